@@ -1,0 +1,30 @@
+"""/api/v1: a FastAPI sub-application with its own OpenAPI document and error handlers."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kefu import __version__
+from kefu.api.v1 import audit, auth, problems, staff, units
+from kefu.errors import DomainError
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="Kefu API",
+        version=__version__,
+        description="REST API of Kefu (客服). Bearer tokens; errors are RFC 9457 problem "
+        "documents in the language of Accept-Language; lists are cursor-paginated.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.add_exception_handler(DomainError, problems.on_domain_error)
+    api.add_exception_handler(RequestValidationError, problems.on_validation_error)
+    api.add_exception_handler(StarletteHTTPException, problems.on_http_error)
+    api.add_exception_handler(Exception, problems.on_unexpected)
+    for module in (auth, units, staff, audit):
+        api.include_router(module.router)
+    return api

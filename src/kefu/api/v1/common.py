@@ -1,0 +1,83 @@
+"""Shapes and helpers shared by the API routers: pages, created responses, idempotency."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Header, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from kefu.idempotency import service as idem
+from kefu.pagination import MAX_LIMIT
+from kefu.scope import Viewer
+
+T = TypeVar("T")
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
+Cursor = Annotated[
+    str | None, Query(max_length=500, description="`next_cursor` of the page before.")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retrying with the same key returns the first "
+        "answer instead of creating again (kept 24 hours).",
+    ),
+]
+
+
+def created(request: Request, body: BaseModel, location: str) -> JSONResponse:
+    return JSONResponse(jsonable_encoder(body), status_code=201, headers={"Location": location})
+
+
+def idempotent_create(
+    request: Request,
+    db: Session,
+    viewer: Viewer,
+    key: str | None,
+    payload: BaseModel,
+    create: Callable[[], tuple[BaseModel, str]],
+) -> JSONResponse:
+    """Run `create` once per (caller, endpoint, Idempotency-Key); replay on a retry."""
+    if key is None:
+        body, location = create()
+        return created(request, body, location)
+    key = idem.check_key(key)
+    principal = str(viewer.staff_id)
+    endpoint = f"{request.method} {request.url.path}"
+    digest = idem.fingerprint(payload.model_dump(mode="json"))
+    stored = idem.find(db, principal, endpoint, key, digest)
+    if stored is None:
+        body, location = create()
+        stored = idem.Stored(201, jsonable_encoder(body), location)
+        try:
+            with db.begin_nested():
+                idem.remember(db, principal, endpoint, key, digest, stored)
+        except IntegrityError:
+            # A concurrent first try won; our work must not stand beside it.
+            db.rollback()
+            stored = idem.find(db, principal, endpoint, key, digest)
+            if stored is None:
+                raise
+        else:
+            return _response(stored, replayed=False)
+    return _response(stored, replayed=True)
+
+
+def _response(stored: idem.Stored, *, replayed: bool) -> JSONResponse:
+    headers: dict[str, Any] = {"Idempotent-Replayed": "true" if replayed else "false"}
+    if stored.location:
+        headers["Location"] = stored.location
+    return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)

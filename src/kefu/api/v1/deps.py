@@ -1,0 +1,56 @@
+"""Dependencies of every API route: the transaction, the caller, the language."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.orm import Session
+
+from kefu.auth import service as auth
+from kefu.db import unit_of_work
+from kefu.errors import Unauthorized
+from kefu.i18n import N_
+from kefu.scope import Viewer
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed before the response leaves, else rolled back."""
+    with unit_of_work(request.app.state.sessionmaker) as session:
+        yield session
+
+
+Db = Annotated[Session, Depends(get_db, scope="function")]
+
+
+def request_context(request: Request) -> dict[str, str | None]:
+    rid = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+    request.state.request_id = rid[:64]
+    return {"request_id": rid[:64], "remote_addr": request.client.host if request.client else None}
+
+
+def language(request: Request) -> str | None:
+    """Accept-Language, as the locale middleware read it (None when absent)."""
+    return getattr(request.state, "accept_locale", None)
+
+
+def current_viewer(
+    request: Request,
+    db: Db,
+    chosen: Annotated[str | None, Depends(language)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Viewer:
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized(N_("Send a Bearer token in the Authorization header."))
+    viewer = auth.token_viewer(db, credentials.strip(), **request_context(request))
+    if viewer is None:
+        raise Unauthorized(N_("The token is unknown, expired or revoked."))
+    if chosen is None:
+        request.state.locale = viewer.locale  # the person's own choice, for error texts
+    return viewer
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]

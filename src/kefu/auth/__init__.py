@@ -1,0 +1,1 @@
+"""Authentication: passwords, web sessions, API tokens, login throttling."""

@@ -1,0 +1,259 @@
+"""Signing in: password checks with lock-out and throttling, web sessions, API tokens.
+
+Secrets given to clients are random; the database keeps only their SHA-256, so a copy of
+the database signs nobody in. Every lookup joins the staff row, so deactivation bites at
+the next request in every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from kefu.audit.service import record
+from kefu.auth import passwords
+from kefu.auth.models import ApiToken, LoginAttempt, WebSession
+from kefu.clock import now
+from kefu.config import get_settings
+from kefu.errors import Forbidden, NotFound
+from kefu.i18n import N_
+from kefu.scope import Viewer
+from kefu.staff.models import Staff
+from kefu.units.models import Unit
+
+TOKEN_PREFIX = "kefu_"
+THROTTLE_WINDOW = timedelta(minutes=15)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def viewer_for(
+    staff: Staff,
+    unit_path: str | None,
+    *,
+    channel: str,
+    request_id: str | None = None,
+    remote_addr: str | None = None,
+) -> Viewer:
+    return Viewer(
+        staff_id=staff.id,
+        username=staff.username,
+        unit_id=staff.unit_id,
+        unit_path=unit_path,
+        roles=frozenset(staff.roles),
+        channel=channel,
+        request_id=request_id,
+        remote_addr=remote_addr,
+        locale=staff.locale,
+    )
+
+
+@dataclass
+class LoginResult:
+    staff: Staff | None
+    error: str | None = None  # a catalogue msgid
+    status: int = 200
+
+
+def authenticate(session: Session, username: str, password: str, remote_addr: str) -> LoginResult:
+    """Check a password. Failures are recorded (the caller commits them, then refuses)."""
+    settings = get_settings()
+    at = now()
+    failures = (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(LoginAttempt.remote_addr == remote_addr, LoginAttempt.at >= at - THROTTLE_WINDOW)
+        )
+        or 0
+    )
+    if failures >= settings.login_rate_per_ip:
+        return LoginResult(
+            None, N_("Too many failed sign-ins from your address; try again later."), 429
+        )
+    username = (username or "").strip().lower()[:64]
+    staff = session.scalars(
+        select(Staff)
+        .where(Staff.username == username)
+        .options(selectinload(Staff.role_rows))
+        .with_for_update()
+    ).first()
+    ok = passwords.verify_password(staff.password_hash if staff else None, password or "")
+    if staff is not None and staff.locked_until is not None and staff.locked_until > at:
+        session.add(LoginAttempt(at=at, username=username, remote_addr=remote_addr))
+        return LoginResult(
+            None,
+            N_(
+                "This account is locked after repeated failed sign-ins; "
+                "try again later or ask an administrator."
+            ),
+            401,
+        )
+    if staff is None or not ok or not staff.is_active:
+        session.add(LoginAttempt(at=at, username=username, remote_addr=remote_addr))
+        if staff is not None and not ok:
+            staff.failed_logins += 1
+            if staff.failed_logins >= settings.login_max_failures:
+                staff.locked_until = at + timedelta(minutes=settings.login_lock_minutes)
+                staff.failed_logins = 0
+        return LoginResult(None, N_("Wrong username or password."), 401)
+    staff.failed_logins = 0
+    staff.locked_until = None
+    staff.last_login_at = at
+    if staff.password_hash and passwords.needs_rehash(staff.password_hash):
+        staff.password_hash = passwords.hash_password(password)
+    return LoginResult(staff)
+
+
+def _unit_path(session: Session, unit_id: int) -> str | None:
+    return session.scalar(select(Unit.path).where(Unit.id == unit_id))
+
+
+# --- web sessions -------------------------------------------------------------------------
+
+
+def start_session(
+    session: Session,
+    staff: Staff,
+    *,
+    remote_addr: str | None,
+    user_agent: str | None,
+    channel_viewer: Viewer | None = None,
+) -> str:
+    """A new web session; returns the cookie value."""
+    secret = secrets.token_urlsafe(32)
+    row = WebSession(
+        id=digest(secret),
+        staff_id=staff.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now(),
+        expires_at=now() + timedelta(hours=get_settings().session_hours),
+        remote_addr=remote_addr,
+        user_agent=(user_agent or "")[:300],
+    )
+    session.add(row)
+    viewer = channel_viewer or viewer_for(staff, None, channel="web", remote_addr=remote_addr)
+    record(session, viewer, "auth.login", "staff", staff.id)
+    return secret
+
+
+def session_viewer(
+    session: Session, secret: str, **ctx: str | None
+) -> tuple[Viewer, WebSession] | None:
+    row = session.scalars(
+        select(WebSession)
+        .where(WebSession.id == digest(secret), WebSession.expires_at > now())
+        .options(selectinload(WebSession.staff).selectinload(Staff.role_rows))
+    ).first()
+    if row is None or not row.staff.is_active:
+        return None
+    path = _unit_path(session, row.staff.unit_id)
+    return viewer_for(row.staff, path, channel="web", **ctx), row
+
+
+def end_session(session: Session, secret: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id == digest(secret)))
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def issue_token(
+    session: Session,
+    viewer: Viewer,
+    staff: Staff,
+    *,
+    kind: str,
+    name: str = "",
+    expires_at: datetime | None = None,
+) -> tuple[str, ApiToken]:
+    """A new token; the plain value is returned once and never stored."""
+    if kind == "integration" and staff.id != viewer.staff_id and not viewer.is_admin:
+        raise Forbidden(N_("Only administrators may create tokens for others."))
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    if kind == "access" and expires_at is None:
+        expires_at = now() + timedelta(minutes=get_settings().access_token_minutes)
+    token = ApiToken(
+        staff_id=staff.id,
+        kind=kind,
+        name=name,
+        token_hash=digest(plain),
+        prefix=plain[:12],
+        created_at=now(),
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    if kind == "integration":
+        record(
+            session,
+            viewer,
+            "token.create",
+            "api_token",
+            token.id,
+            {
+                "name": {"before": None, "after": name},
+                "staff_id": {"before": None, "after": staff.id},
+            },
+        )
+    return plain, token
+
+
+def token_viewer(session: Session, plain: str, **ctx: str | None) -> Viewer | None:
+    at = now()
+    token = session.scalars(
+        select(ApiToken)
+        .where(ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None))
+        .options(selectinload(ApiToken.staff).selectinload(Staff.role_rows))
+    ).first()
+    if token is None or (token.expires_at is not None and token.expires_at <= at):
+        return None
+    if not token.staff.is_active:
+        return None
+    if token.last_used_at is None or at - token.last_used_at > timedelta(minutes=5):
+        token.last_used_at = at  # coarse, so reads do not write on every request
+    return viewer_for(token.staff, _unit_path(session, token.staff.unit_id), channel="api", **ctx)
+
+
+def list_tokens(session: Session, viewer: Viewer) -> list[ApiToken]:
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.kind == "integration")
+        .options(selectinload(ApiToken.staff))
+        .order_by(ApiToken.id.desc())
+    )
+    if not viewer.is_admin:
+        stmt = stmt.where(ApiToken.staff_id == viewer.staff_id)
+    return list(session.scalars(stmt))
+
+
+def revoke_token(session: Session, viewer: Viewer, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or (token.staff_id != viewer.staff_id and not viewer.is_admin):
+        raise NotFound()
+    if token.revoked_at is None:
+        token.revoked_at = now()
+        record(
+            session,
+            viewer,
+            "token.revoke",
+            "api_token",
+            token.id,
+            {"revoked_at": {"before": None, "after": token.revoked_at.isoformat()}},
+        )
+    return token
+
+
+def purge_expired(session: Session) -> dict[str, int]:
+    """Housekeeping for the worker: forget expired sessions and old login attempts."""
+    at = now()
+    s = session.execute(delete(WebSession).where(WebSession.expires_at <= at))
+    a = session.execute(delete(LoginAttempt).where(LoginAttempt.at < at - timedelta(days=1)))
+    return {"sessions": s.rowcount or 0, "login_attempts": a.rowcount or 0}  # type: ignore[attr-defined]

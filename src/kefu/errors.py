@@ -1,0 +1,76 @@
+"""Typed domain errors. Services raise them; the API and the web render them once.
+
+Messages are catalogue msgids (translated at the edge), with `params` for placeholders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class DomainError(Exception):
+    status = 400
+    type = "about:blank"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        params: dict[str, Any] | None = None,
+        errors: list[FieldError] | None = None,
+    ) -> None:
+        self.message = message or self.title
+        self.params = params or {}
+        self.errors = errors or []
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    status = 404
+    type = "/problems/not-found"
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    status = 409
+    type = "/problems/conflict"
+    title = "Conflict"
+
+
+class Forbidden(DomainError):
+    status = 403
+    type = "/problems/forbidden"
+    title = "Forbidden"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    type = "/problems/unauthorized"
+    title = "Not signed in"
+
+
+class Invalid(DomainError):
+    """Bad input; `errors` names each field."""
+
+    status = 422
+    type = "/problems/validation"
+    title = "Invalid input"
+
+    @classmethod
+    def field(cls, name: str, message: str, **params: Any) -> Invalid:
+        return cls(errors=[FieldError(name, message, params)])
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    type = "/problems/rate-limited"
+    title = "Too many requests"

@@ -1,0 +1,1 @@
+"""Idempotency-Key support for creates: a retried request returns the first answer."""

@@ -1,0 +1,1 @@
+"""Staff: people of the service organisation, their unit and roles."""

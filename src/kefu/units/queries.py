@@ -1,0 +1,41 @@
+"""Read-side selects of the unit tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import selectinload
+
+from kefu.scope import Viewer, path_in_subtree, visible
+from kefu.units.models import Unit
+
+
+def units(
+    viewer: Viewer,
+    *,
+    parent_id: int | None = None,
+    under: str | None = None,
+    q: str | None = None,
+    region_code: str | None = None,
+    active: bool | None = None,
+) -> Select[Any]:
+    """Units the viewer sees, filtered; ordered by the caller (paths give tree order)."""
+    stmt = visible(select(Unit), Unit, viewer).options(selectinload(Unit.functions))
+    if parent_id is not None:
+        stmt = stmt.where(Unit.parent_id == parent_id)
+    if under is not None:
+        stmt = stmt.where(path_in_subtree(Unit.path, under))
+    if q:
+        stmt = stmt.where(Unit.name.contains(q, autoescape=True))
+    if region_code:
+        stmt = stmt.where(Unit.region_code.startswith(region_code, autoescape=True))
+    if active is not None:
+        stmt = stmt.where(Unit.is_active.is_(active))
+    return stmt
+
+
+def ancestors(unit: Unit) -> Select[Any]:
+    """The units above `unit`, top first (ids read off its path)."""
+    ids = [int(p) for p in unit.path.strip("/").split("/")[:-1]]
+    return select(Unit).where(Unit.id.in_(ids)).order_by(Unit.depth)

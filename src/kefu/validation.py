@@ -1,0 +1,111 @@
+"""Field types shared by the schemas of every domain (Pydantic), with their limits."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from kefu.i18n import N_
+
+
+class Input(BaseModel):
+    """Base of every input schema: unknown fields are refused, strings are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class KefuValueError(ValueError):
+    """A validation failure carrying a catalogue msgid (translated at the edge)."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        self.msgid = msgid
+        self.params = params
+        super().__init__(msgid)
+
+
+def _no_control_chars(value: str) -> str:
+    if any(ord(c) < 32 and c not in "\t" for c in value):
+        raise KefuValueError(N_("Control characters are not allowed."))
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), AfterValidator(_no_control_chars)
+]
+
+REGION_RE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
+
+
+def _region(value: str) -> str:
+    if not REGION_RE.match(value):
+        raise KefuValueError(N_("An administrative division code has 6, 9 or 12 digits."))
+    return value
+
+
+RegionCode = Annotated[str, StringConstraints(min_length=1, max_length=12), AfterValidator(_region)]
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise KefuValueError(N_("Unknown time zone.")) from exc
+    if value not in available_timezones() and value != "UTC":
+        raise KefuValueError(N_("Unknown time zone."))
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_timezone)]
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+
+
+def _username(value: str) -> str:
+    value = value.lower()
+    if not USERNAME_RE.match(value):
+        raise KefuValueError(
+            N_("2–64 characters: lowercase letters, digits, dot, dash or underscore.")
+        )
+    return value
+
+
+Username = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_username)]
+
+PHONE_RE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}(-\d{1,6})?|\+?[\d\- ]{6,20})$")
+
+
+def _phone(value: str) -> str:
+    if not PHONE_RE.match(value):
+        raise KefuValueError(N_("Not a valid phone number."))
+    return value
+
+
+Phone = Annotated[str, StringConstraints(min_length=1, max_length=32), AfterValidator(_phone)]
+
+EMAIL_RE = re.compile(r"^[^@\s<>\"']+@[^@\s<>\"']+\.[^@\s<>\"']+$")
+
+
+def _email(value: str) -> str:
+    if not EMAIL_RE.match(value):
+        raise KefuValueError(N_("Not a valid e-mail address."))
+    return value
+
+
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email)]
+
+
+def _password(value: str) -> str:
+    if len(value) < 8:
+        raise KefuValueError(
+            N_(
+                "At least {n} characters.",
+            ),
+            n=8,
+        )
+    return value
+
+
+Password = Annotated[str, StringConstraints(max_length=200), AfterValidator(_password)]

@@ -1,0 +1,256 @@
+"""The `kefu` command. Each command is one unit of work around one service call."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+import time
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from kefu import schema
+from kefu.config import get_settings
+from kefu.db import make_engine, make_sessionmaker, unit_of_work
+from kefu.scope import Viewer
+
+app = typer.Typer(
+    help="Kefu (客服): customer service for organisations with a hierarchy of units.\n\n"
+    "Settings come from KEFU_* environment variables (see docs/configuration.md); "
+    "the database defaults to a SQLite file under ./var/.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+token_app = typer.Typer(help="Long-lived API tokens for integrations.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def cli_viewer() -> Viewer:
+    """The CLI acts as the system, signed in the audit log with the OS user."""
+    user = os.environ.get("USER") or getpass.getuser() or "unknown"
+    return Viewer(
+        staff_id=None,
+        username=f"cli:{user}",
+        unit_id=None,
+        unit_path=None,
+        roles=frozenset({"admin"}),
+        channel="cli",
+    )
+
+
+def _factory():  # type: ignore[no-untyped-def]
+    return make_sessionmaker(make_engine(get_settings().database_url))
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def init() -> None:
+    """Create the database schema, or upgrade it to this version. Safe to run again."""
+    url = get_settings().database_url
+    started = time.monotonic()
+    schema.upgrade(url)
+    typer.echo(
+        f"schema up to date at revision {schema.head_revision()} "
+        f"({time.monotonic() - started:.1f}s): {_safe_url(url)}"
+    )
+
+
+@app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(help="Login name of the administrator.")] = "admin",
+    password: Annotated[
+        str | None, typer.Option(help="Password (at least 8 characters); asked for when left out.")
+    ] = None,
+    display_name: Annotated[str, typer.Option(help="Name shown in the UI.")] = "管理员",
+    unit_name: Annotated[
+        str, typer.Option(help="Name of the top unit, created when the tree is still empty.")
+    ] = "总部",
+    region_code: Annotated[str, typer.Option(help="Region code of that top unit.")] = "100000",
+) -> None:
+    """Create an administrator (and the top unit if there is none yet)."""
+    from pydantic import ValidationError
+
+    from kefu.staff import service as staff_service
+    from kefu.staff.schemas import StaffCreate
+    from kefu.units import service as unit_service
+    from kefu.units.models import Unit
+    from kefu.units.schemas import UnitCreate
+
+    if password is None:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    schema.upgrade(get_settings().database_url)
+    viewer = cli_viewer()
+    try:
+        with unit_of_work(_factory()) as session:
+            top = session.scalars(
+                select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id)
+            ).first()
+            if top is None:
+                top = unit_service.create_unit(
+                    session, viewer, UnitCreate(name=unit_name, region_code=region_code)
+                )
+            staff = staff_service.create_staff(
+                session,
+                viewer,
+                StaffCreate(
+                    username=username,
+                    display_name=display_name,
+                    unit_id=top.id,
+                    roles=["admin"],
+                    password=password,
+                ),
+            )
+            typer.echo(f"administrator {staff.username} created in unit {top.name}")
+    except ValidationError as exc:
+        _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()))
+    except Exception as exc:  # domain errors carry field names
+        _fail(_describe(exc))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool, typer.Option(help="Run the background worker inside this process (embedded mode).")
+    ] = True,
+) -> None:
+    """Start the web app and the API (and, by default, the worker)."""
+    import uvicorn
+
+    from kefu.app import create_app
+    from kefu.jobs.worker import start_in_thread
+
+    settings = get_settings()
+    schema.upgrade(settings.database_url)
+    application = create_app()
+    if worker and settings.embedded_worker:
+        start_in_thread(application.state.sessionmaker, settings.worker_interval_seconds)
+    typer.echo(f"Kefu listening on http://{host}:{port}/")
+    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+
+
+@app.command("worker")
+def worker_cmd(
+    once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
+) -> None:
+    """Run the background jobs (one or more workers per database)."""
+    from kefu.jobs.worker import run_forever, run_once
+
+    settings = get_settings()
+    factory = _factory()
+    if once:
+        typer.echo(run_once(factory))
+        return
+    typer.echo(f"worker running every {settings.worker_interval_seconds}s; Ctrl-C stops it")
+    try:
+        run_forever(factory, settings.worker_interval_seconds)
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo() -> None:
+    """Fill the database with a realistic demo organisation (runs `init` first)."""
+    from kefu.demo import organisation
+
+    settings = get_settings()
+    schema.upgrade(settings.database_url)
+    with unit_of_work(_factory()) as session:
+        counts = organisation.build(session, cli_viewer(), progress=lambda m: typer.echo(f"  {m}"))
+    typer.echo(f"demo data: {counts['units']} units, {counts['staff']} staff")
+    typer.echo(
+        f"sign in as admin / {organisation.DEMO_PASSWORD} (every demo account has this password)"
+    )
+
+
+@token_app.command("create")
+def token_create(
+    username: Annotated[str, typer.Option(help="Staff member the token acts as.")],
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'CRM sync'.")],
+    days: Annotated[
+        int | None, typer.Option(help="Expire after this many days (default never).")
+    ] = None,
+) -> None:
+    """Create a long-lived integration token. The token is printed once; keep it safe."""
+    from datetime import timedelta
+
+    from kefu.auth import service as auth
+    from kefu.clock import now
+    from kefu.staff.models import Staff
+
+    with unit_of_work(_factory()) as session:
+        staff = session.scalars(select(Staff).where(Staff.username == username.lower())).first()
+        if staff is None or not staff.is_active:
+            _fail(f"no active staff member named {username!r}")
+            return
+        from sqlalchemy.orm import selectinload
+
+        staff = session.scalars(
+            select(Staff).where(Staff.id == staff.id).options(selectinload(Staff.role_rows))
+        ).one()
+        expires = now() + timedelta(days=days) if days else None
+        plain, token = auth.issue_token(
+            session, cli_viewer(), staff, kind="integration", name=name[:100], expires_at=expires
+        )
+    typer.echo(plain)
+    typer.echo(
+        f"token #{token.id} for {staff.username}"
+        + (f", expires {expires:%Y-%m-%d}" if expires else ", no expiry"),
+        err=True,
+    )
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List integration tokens (never their values)."""
+    from kefu.auth import service as auth
+
+    with unit_of_work(_factory()) as session:
+        for t in auth.list_tokens(session, cli_viewer()):
+            state = "revoked" if t.revoked_at else "active"
+            typer.echo(f"#{t.id}\t{t.prefix}…\t{t.staff.username}\t{t.name}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's number (#id).")],
+) -> None:
+    """Revoke an integration token at once."""
+    from kefu.auth import service as auth
+
+    try:
+        with unit_of_work(_factory()) as session:
+            auth.revoke_token(session, cli_viewer(), token_id)
+    except Exception as exc:
+        _fail(_describe(exc))
+    typer.echo(f"token #{token_id} revoked")
+
+
+def _describe(exc: Exception) -> str:
+    from kefu.errors import DomainError
+    from kefu.i18n import gettext
+
+    if isinstance(exc, DomainError):
+        parts = [f"{e.field}: {gettext(e.message, **e.params)}" for e in exc.errors]
+        return "; ".join(parts) or gettext(exc.message, **exc.params)
+    raise exc
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -8,6 +8,7 @@ savepoints, so tests are isolated without rebuilding anything.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,10 +27,13 @@ PG_URL = os.environ.get("KEFU_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
-def reset_postgres(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+def private_schema_engine(url: str) -> tuple[Engine, str]:
+    """An engine whose search_path is a fresh schema of this run, so that several runs
+    (developers, CI) can share one PostgreSQL database without seeing each other."""
+    name = f"kefu_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with make_engine(url).begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    return make_engine(url, connect_args={"options": f"-csearch_path={name}"}), name
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -42,13 +46,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    eng = make_engine(database_url)
-    if eng.dialect.name == "postgresql":
-        reset_postgres(eng)
+    pg_schema = None
+    if database_url.startswith("postgresql"):
+        eng, pg_schema = private_schema_engine(database_url)
+    else:
+        eng = make_engine(database_url)
     with eng.begin() as conn:
         schema.upgrade(connection=conn)
     yield eng
     eng.dispose()
+    if pg_schema:
+        with make_engine(database_url).begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{pg_schema}" CASCADE'))
 
 
 @pytest.fixture
@@ -98,3 +107,20 @@ def _defaults() -> Iterator[None]:
     yield
     clock.set_now(None)
     set_locale("zh_CN")
+
+
+@pytest.fixture
+def committed_engine(database_url: str, tmp_path: Path, settings: Settings) -> Iterator[Engine]:
+    """A database of this test alone where commits are real (for races between sessions)."""
+    pg_schema = None
+    if database_url.startswith("postgresql"):
+        eng, pg_schema = private_schema_engine(database_url)
+    else:
+        eng = make_engine("sqlite:///" + str(tmp_path / "committed.db"))
+    with eng.begin() as conn:
+        schema.upgrade(connection=conn)
+    yield eng
+    eng.dispose()
+    if pg_schema:
+        with make_engine(database_url).begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{pg_schema}" CASCADE'))

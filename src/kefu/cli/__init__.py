@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import sys
@@ -9,7 +10,6 @@ import time
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
 
 from kefu import schema
 from kefu.config import get_settings
@@ -79,7 +79,6 @@ def create_admin(
     from kefu.staff import service as staff_service
     from kefu.staff.schemas import StaffCreate
     from kefu.units import service as unit_service
-    from kefu.units.models import Unit
     from kefu.units.schemas import UnitCreate
 
     if password is None:
@@ -88,9 +87,7 @@ def create_admin(
     viewer = cli_viewer()
     try:
         with unit_of_work(_factory()) as session:
-            top = session.scalars(
-                select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id)
-            ).first()
+            top = unit_service.first_top_unit(session)
             if top is None:
                 top = unit_service.create_unit(
                     session, viewer, UnitCreate(name=unit_name, region_code=region_code)
@@ -149,10 +146,8 @@ def worker_cmd(
         typer.echo(run_once(factory))
         return
     typer.echo(f"worker running every {settings.worker_interval_seconds}s; Ctrl-C stops it")
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_forever(factory, settings.worker_interval_seconds)
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
@@ -183,18 +178,13 @@ def token_create(
 
     from kefu.auth import service as auth
     from kefu.clock import now
-    from kefu.staff.models import Staff
+    from kefu.staff import service as staff_service
 
     with unit_of_work(_factory()) as session:
-        staff = session.scalars(select(Staff).where(Staff.username == username.lower())).first()
-        if staff is None or not staff.is_active:
+        staff = staff_service.active_by_username(session, username)
+        if staff is None:
             _fail(f"no active staff member named {username!r}")
             return
-        from sqlalchemy.orm import selectinload
-
-        staff = session.scalars(
-            select(Staff).where(Staff.id == staff.id).options(selectinload(Staff.role_rows))
-        ).one()
         expires = now() + timedelta(days=days) if days else None
         plain, token = auth.issue_token(
             session, cli_viewer(), staff, kind="integration", name=name[:100], expires_at=expires

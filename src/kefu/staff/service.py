@@ -52,6 +52,14 @@ def get_staff(session: Session, viewer: Viewer, staff_id: int, for_update: bool 
     )
 
 
+def active_by_username(session: Session, username: str) -> Staff | None:
+    return session.scalars(
+        select(Staff)
+        .where(Staff.username == username.strip().lower(), Staff.is_active.is_(True))
+        .options(selectinload(Staff.role_rows))
+    ).first()
+
+
 def _reload(session: Session, staff_id: int) -> Staff:
     return session.scalars(
         select(Staff)

@@ -49,6 +49,11 @@ def get_unit(session: Session, viewer: Viewer, unit_id: int, for_update: bool = 
     )
 
 
+def first_top_unit(session: Session) -> Unit | None:
+    """The oldest root of the tree, if any (bootstrapping the first administrator)."""
+    return session.scalars(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id)).first()
+
+
 def _reload(session: Session, unit_id: int) -> Unit:
     return session.scalars(
         select(Unit)

@@ -137,6 +137,10 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     _use_request_locale(request)
     title = HTTP_TITLES.get(exc.status_code, N_("Error"))
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # Undecodable bytes (e.g. GBK sent as JSON) never reach validation; name the body.
+        errors = [FieldError("body", N_("The body must be JSON encoded as UTF-8."))]
+        return problem(400, title, None, "/problems/validation", errors, request.url.path)
     return problem(
         exc.status_code,
         title,

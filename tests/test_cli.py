@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from kefu.audit.models import AuditEntry
+from kefu.cli import app
+from kefu.config import use_settings
+from kefu.db import make_engine, make_sessionmaker, unit_of_work
+from kefu.staff.models import Staff
+from kefu.units.models import Unit
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(tmp_path, monkeypatch):
+    url = "sqlite:///" + str(tmp_path / "cli.db")
+    monkeypatch.setenv("KEFU_DATABASE_URL", url)
+    monkeypatch.setenv("KEFU_DATA_DIR", str(tmp_path / "var"))
+    use_settings(None)
+    yield make_sessionmaker(make_engine(url))
+    use_settings(None)
+
+
+def test_init_twice_is_harmless(cli_db):
+    first = runner.invoke(app, ["init"])
+    second = runner.invoke(app, ["init"])
+    assert first.exit_code == 0 and second.exit_code == 0, second.output
+    assert "schema up to date" in second.output
+
+
+def test_create_admin_and_refuse_bad_input(cli_db):
+    r = runner.invoke(app, ["create-admin", "--username", "root", "--password", "short"])
+    assert r.exit_code == 1
+    assert "password" in r.output
+    r = runner.invoke(app, ["create-admin", "--username", "root", "--password", "long enough 1"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["create-admin", "--username", "root", "--password", "long enough 1"])
+    assert r.exit_code == 1 and "username" in r.output
+    with unit_of_work(cli_db) as s:
+        assert s.scalar(select(func.count()).select_from(Staff)) == 1
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "staff.create")).one()
+        assert entry.channel == "cli" and entry.actor_name.startswith("cli:")
+
+
+def test_demo_then_token(cli_db):
+    r = runner.invoke(app, ["demo"])
+    assert r.exit_code == 0, r.output
+    assert "admin / kefu-demo-2026" in r.output
+    with unit_of_work(cli_db) as s:
+        units = s.scalar(select(func.count()).select_from(Unit))
+        counties = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 2))
+        cities = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 1))
+        staff = s.scalar(select(func.count()).select_from(Staff))
+    assert 3 <= cities <= 5 and counties >= 10 and units == 1 + cities + counties
+    assert staff >= 30
+    again = runner.invoke(app, ["demo"])
+    assert again.exit_code == 0
+    with unit_of_work(cli_db) as s:
+        assert s.scalar(select(func.count()).select_from(Unit)) == units
+
+    r = runner.invoke(app, ["token", "create", "--username", "admin", "--name", "CRM"])
+    assert r.exit_code == 0, r.output
+    token = r.stdout.strip().splitlines()[0]
+    assert token.startswith("kefu_")
+    listed = runner.invoke(app, ["token", "list"])
+    assert "CRM" in listed.output and token not in listed.output
+    r = runner.invoke(app, ["token", "create", "--username", "nobody", "--name", "x"])
+    assert r.exit_code == 1
+
+
+def test_help_is_there():
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    for command in ("init", "create-admin", "serve", "worker", "demo", "token"):
+        assert command in r.output

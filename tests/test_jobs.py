@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from kefu import clock
+from kefu.auth import service as auth
+from kefu.auth.models import LoginAttempt, WebSession
+from kefu.jobs import housekeeping
+from tests.factories import make_staff, make_unit
+
+
+def test_housekeeping_forgets_expired_sessions_and_attempts(db):
+    staff = make_staff(db, make_unit(db))
+    auth.start_session(db, staff, remote_addr="127.0.0.1", user_agent="t")
+    db.add(LoginAttempt(username="x", remote_addr="10.0.0.1", at=clock.now() - timedelta(days=2)))
+    db.add(LoginAttempt(username="y", remote_addr="10.0.0.1"))
+    db.flush()
+    first = housekeeping.run(db)
+    assert first["sessions"] == 0 and first["login_attempts"] == 1  # the one two days old
+    later = clock.now() + timedelta(hours=25)
+    clock.set_now(lambda: later)
+    counts = housekeeping.run(db)
+    assert counts["sessions"] == 1 and counts["login_attempts"] == 1
+    assert db.scalar(select(func.count()).select_from(WebSession)) == 0

@@ -68,3 +68,17 @@ def test_pagination_walks_every_unit_once(client, db):
         if not cursor:
             break
     assert len(seen) == len(set(seen)) == 8
+
+
+def test_request_id_reaches_the_audit_log(client, db):
+    h = token_for(db, make_staff(db, make_unit(db), roles=("admin",)))
+    r = client.post(
+        "/api/v1/units",
+        headers={**h, "X-Request-ID": "trace-42"},
+        json={"name": "追踪", "region_code": "330100"},
+    )
+    assert r.status_code == 201 and r.headers["x-request-id"] == "trace-42"
+    entry = client.get("/api/v1/audit", headers=h, params={"action": "unit.create"}).json()
+    assert entry["items"][0]["request_id"] == "trace-42"
+    assert entry["items"][0]["remote_addr"] == "testclient"
+    assert client.get("/healthz").headers["x-request-id"]

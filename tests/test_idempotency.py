@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -13,8 +12,6 @@ from tests.factories import make_staff, make_unit, token_for
 
 
 def test_racing_first_tries_make_one_unit(committed_engine, settings):
-    if committed_engine.dialect.name != "postgresql":
-        pytest.skip("concurrent writers are a PostgreSQL deployment; SQLite has one writer")
     factory = make_sessionmaker(committed_engine)
     with unit_of_work(factory) as db:
         root = make_unit(db, "根")

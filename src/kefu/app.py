@@ -14,6 +14,7 @@ from kefu.api.v1 import create_api
 from kefu.config import Settings, get_settings, use_settings
 from kefu.db import make_engine, make_sessionmaker
 from kefu.i18n.middleware import LocaleMiddleware
+from kefu.request_id import RequestIdMiddleware
 
 
 def create_app(
@@ -33,6 +34,7 @@ def create_app(
     api.state.sessionmaker = session_factory
     app.mount("/api/v1", api)
     app.add_middleware(LocaleMiddleware)
+    app.add_middleware(RequestIdMiddleware)
 
     from kefu.web import install  # the web layer owns templates (Jinja2) and pages
 

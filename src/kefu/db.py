@@ -86,7 +86,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # A writing unit of work takes the write lock up front: a deferred transaction
+        # that reads, then writes after another writer committed, fails at once in WAL.
+        immediate = conn.get_execution_options().get("kefu_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
@@ -95,9 +98,15 @@ def make_sessionmaker(bind: Any, **kwargs: Any) -> sessionmaker[Session]:
 
 
 @contextmanager
-def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
+def unit_of_work(factory: sessionmaker[Session], write: bool = True) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any error.
+
+    `write=False` marks a unit of work that (mostly) reads, so SQLite need not take the
+    write lock at its start.
+    """
     session = factory()
+    if write:
+        session.connection(execution_options={"kefu_write": True})
     try:
         yield session
         session.commit()

@@ -18,7 +18,8 @@ from kefu.scope import Viewer
 
 def get_db(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed before the response leaves, else rolled back."""
-    with unit_of_work(request.app.state.sessionmaker) as session:
+    write = request.method not in ("GET", "HEAD", "OPTIONS")
+    with unit_of_work(request.app.state.sessionmaker, write=write) as session:
         yield session
 
 
@@ -26,9 +27,9 @@ Db = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def request_context(request: Request) -> dict[str, str | None]:
-    rid = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-    request.state.request_id = rid[:64]
-    return {"request_id": rid[:64], "remote_addr": request.client.host if request.client else None}
+    """Where a request comes from, for the audit log (id set by RequestIdMiddleware)."""
+    rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+    return {"request_id": rid, "remote_addr": request.client.host if request.client else None}
 
 
 def language(request: Request) -> str | None:

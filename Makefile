@@ -40,6 +40,7 @@ test: setup system-deps
 lint: setup
 	$(BIN)/ruff check src tests migrations benchmarks
 	$(BIN)/ruff format --check src tests migrations benchmarks
+	$(BIN)/mypy src
 
 format: setup
 	$(BIN)/ruff format src tests migrations benchmarks

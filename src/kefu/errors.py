@@ -5,7 +5,8 @@ Messages are catalogue msgids (translated at the edge), with `params` for placeh
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 
@@ -13,7 +14,7 @@ from typing import Any
 class FieldError:
     field: str
     message: str
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = dataclass_field(default_factory=dict)
 
 
 class DomainError(Exception):

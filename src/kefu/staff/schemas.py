@@ -11,11 +11,15 @@ Role = Literal["agent", "supervisor", "manager", "admin"]
 LocaleCode = Literal["zh_CN", "en"]
 
 
+def _default_roles() -> list[Role]:
+    return ["agent"]
+
+
 class StaffCreate(Input):
     username: Username
     display_name: Name
     unit_id: int
-    roles: list[Role] = Field(default_factory=lambda: ["agent"], min_length=1, max_length=4)
+    roles: list[Role] = Field(default_factory=_default_roles, min_length=1, max_length=4)
     email: Email | None = None
     phone: Phone | None = None
     locale: LocaleCode = "zh_CN"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
@@ -24,7 +26,7 @@ def _require_staff_admin(viewer: Viewer) -> None:
         raise Forbidden(N_("Only managers and administrators may manage staff."))
 
 
-def _check_roles(viewer: Viewer, roles: list[str]) -> None:
+def _check_roles(viewer: Viewer, roles: Sequence[str]) -> None:
     if "admin" in roles and not viewer.is_admin:
         raise Invalid.field("roles", N_("Only administrators may grant the admin role."))
 

@@ -10,12 +10,16 @@ from kefu.validation import Input, Name, RegionCode, TimeZone
 Function = Literal["service", "business", "marketing", "technical"]
 
 
+def _default_functions() -> list[Function]:
+    return ["service"]
+
+
 class UnitCreate(Input):
     name: Name
     parent_id: int | None = None
     region_code: RegionCode
     timezone: TimeZone | None = None
-    functions: list[Function] = Field(default_factory=lambda: ["service"], max_length=4)
+    functions: list[Function] = Field(default_factory=_default_functions, max_length=4)
     sort_order: int = Field(0, ge=-100000, le=100000)
 
 

@@ -1,0 +1,64 @@
+"""`kefu serve` as a newcomer runs it: a real process on a real port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_answers_with_demo_data(tmp_path: Path):
+    env = {
+        **os.environ,
+        "KEFU_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
+        "KEFU_DATA_DIR": str(tmp_path / "var"),
+    }
+    kefu = [sys.executable, "-m", "kefu.cli"]
+    subprocess.run([*kefu, "demo"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    port = free_port()
+    proc = subprocess.Popen(
+        [*kefu, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            assert time.monotonic() < deadline, "kefu serve did not become ready"
+            time.sleep(0.1)
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", json={"username": "admin", "password": "kefu-demo-2026"}
+        ).json()
+        units = httpx.get(
+            f"{base}/api/v1/units",
+            params={"limit": 200},
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        ).json()
+        assert any(u["name"] == "浙江省公司" for u in units["items"])
+        assert len(units["items"]) >= 15
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,7 +1,8 @@
 """Cursor pagination shared by every list: {"items": [...], "next_cursor": "..."}.
 
-Keyset on one unique, indexed column: the cursor is that column's value of the last item,
-so a page costs an index range scan however deep the client pages.
+Keyset pagination: the cursor holds the sort key of the last item, so a page costs an index
+range scan however deep the client pages. The key is one unique column, or a tuple of
+columns ending in a unique one (e.g. revenue, then id).
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, tuple_
 from sqlalchemy.orm import Session
 
 from kefu.errors import Invalid
@@ -27,19 +29,24 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def encode_cursor(value: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps([value]).encode()).decode().rstrip("=")
+def _plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
 
 
-def decode_cursor(cursor: str) -> Any:
+def encode_cursor(values: list[Any]) -> str:
+    raw = json.dumps([_plain(v) for v in values]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        (value,) = json.loads(raw)
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise Invalid.field("cursor", N_("This cursor is not valid.")) from exc
-    if not isinstance(value, str | int):
+    if (not isinstance(values, list) or len(values) != size
+            or not all(isinstance(v, str | int) for v in values)):
         raise Invalid.field("cursor", N_("This cursor is not valid."))
-    return value
+    return values
 
 
 def paginate(
@@ -51,15 +58,18 @@ def paginate(
     cursor: str | None = None,
     descending: bool = False,
 ) -> Page[Any]:
-    """One page of `stmt` ordered by the unique column `key`."""
+    """One page of `stmt` ordered by `key` (a column, or a tuple ending in a unique one)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid.field("limit", N_("Must be between {low} and {high}."), low=1, high=MAX_LIMIT)
+    cols = list(key) if isinstance(key, tuple | list) else [key]
     if cursor:
-        after = decode_cursor(cursor)
-        stmt = stmt.where(key < after if descending else key > after)
-    stmt = stmt.order_by(key.desc() if descending else key).limit(limit + 1)
+        after = decode_cursor(cursor, len(cols))
+        left = cols[0] if len(cols) == 1 else tuple_(*cols)
+        right = after[0] if len(cols) == 1 else tuple_(*after)
+        stmt = stmt.where(left < right if descending else left > right)
+    stmt = stmt.order_by(*[c.desc() if descending else c for c in cols]).limit(limit + 1)
     rows = list(session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(getattr(rows[-1], key.key)) if more and rows else None
+    next_cursor = encode_cursor([getattr(rows[-1], c.key) for c in cols]) if more and rows else None
     return Page(rows, next_cursor)

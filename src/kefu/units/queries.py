@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
+from kefu import tree
 from kefu.scope import Viewer, path_in_subtree, visible
 from kefu.units.models import Unit
 
@@ -37,5 +38,4 @@ def units(
 
 def ancestors(unit: Unit) -> Select[Any]:
     """The units above `unit`, top first (ids read off its path)."""
-    ids = [int(p) for p in unit.path.strip("/").split("/")[:-1]]
-    return select(Unit).where(Unit.id.in_(ids)).order_by(Unit.depth)
+    return select(Unit).where(Unit.id.in_(tree.ancestor_ids(unit.path))).order_by(Unit.depth)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy import func, literal, select, text, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from kefu import tree
 from kefu.audit.service import diff, record, snapshot
 from kefu.config import get_settings
-from kefu.db import is_postgres
 from kefu.errors import Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.scope import Viewer, get_visible, path_in_subtree
@@ -84,12 +82,12 @@ def create_unit(session: Session, viewer: Viewer, data: UnitCreate) -> Unit:
         timezone=data.timezone or get_settings().default_timezone,
         sort_order=data.sort_order,
         depth=(parent.depth + 1) if parent else 0,
-        path=f"~new-{uuid.uuid4().hex}",  # placeholder until the id is known
+        path=tree.placeholder_path(),
         functions=[UnitFunction(function=f) for f in sorted(set(data.functions))],
     )
     session.add(unit)
     session.flush()
-    unit.path = policy.child_path(parent.path if parent else None, unit.id)
+    unit.path = tree.child_path(parent.path if parent else None, unit.id)
     session.flush()
     record(session, viewer, "unit.create", "unit", unit.id, diff({}, snapshot(unit, AUDITED)))
     return unit
@@ -128,40 +126,12 @@ def move_unit(session: Session, viewer: Viewer, unit_id: int, new_parent_id: int
 
 
 def _move(session: Session, viewer: Viewer, unit: Unit, new_parent_id: int | None) -> None:
-    """Re-hang `unit` and its subtree: one UPDATE of every path below it."""
-    if is_postgres(session):
-        # Moves are rare; serialising them rules out two crossing moves making a cycle.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('kefu.units.move'))"))
-    if new_parent_id is None:
-        if unit.depth == 0:
-            return
-        new_parent_path, new_depth = None, 0
-    else:
-        parent = _parent(session, viewer, new_parent_id)
-        if policy.would_cycle(unit.path, parent.path):
-            raise Invalid.field(
-                "parent_id", N_("A unit cannot be moved under itself or one of its own units.")
-            )
-        new_parent_path, new_depth = parent.path, parent.depth + 1
-    old_path = unit.path
-    new_path = policy.child_path(new_parent_path, unit.id)
-    delta = new_depth - unit.depth
-    session.execute(
-        update(Unit)
-        .where(path_in_subtree(Unit.path, old_path))
-        .values(
-            path=literal(new_path) + func.substr(Unit.path, len(old_path) + 1),
-            depth=Unit.depth + delta,
+    parent = _parent(session, viewer, new_parent_id) if new_parent_id is not None else None
+    if parent is not None and tree.would_cycle(unit.path, parent.path):
+        raise Invalid.field(
+            "parent_id", N_("A unit cannot be moved under itself or one of its own units.")
         )
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Unit)
-        .where(Unit.id == unit.id)
-        .values(parent_id=new_parent_id)
-        .execution_options(synchronize_session=False)
-    )
-    session.flush()
+    tree.move_subtree(session, Unit, unit, parent)
 
 
 def _check_can_deactivate(session: Session, unit: Unit) -> None:

@@ -38,3 +38,14 @@ def test_audit_log_is_append_only(db):
         db.scalar(text("SELECT action FROM audit_log WHERE id = :id"), {"id": entry.id})
         == "test.action"
     )
+
+
+def test_downgrade_to_base_and_back(committed_engine):
+    from alembic import command
+
+    with committed_engine.begin() as conn:
+        cfg = schema.alembic_config(connection=conn)
+        command.downgrade(cfg, "base")
+        assert schema.current_revision(conn) is None
+        command.upgrade(cfg, "head")
+        assert schema.current_revision(conn) == schema.head_revision()

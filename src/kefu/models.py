@@ -2,8 +2,10 @@
 
 from kefu.audit.models import AuditEntry
 from kefu.auth.models import ApiToken, LoginAttempt, WebSession
+from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
+from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.staff.models import Staff, StaffRole
 from kefu.units.models import Unit, UnitFunction
 
@@ -12,8 +14,15 @@ metadata = Base.metadata
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "Contact",
+    "Customer",
     "IdempotencyKey",
+    "Industry",
     "LoginAttempt",
+    "RevenueRecord",
+    "ServiceLevel",
+    "ServiceLevelVersion",
+    "SlaTarget",
     "Staff",
     "StaffRole",
     "Unit",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +31,31 @@ class Page(Generic[T]):
 
 
 def _plain(value: Any) -> Any:
-    return str(value) if isinstance(value, Decimal) else value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+def _typed(col: Any, value: Any) -> Any:
+    """A cursor value back in its column's Python type (the cursor is JSON)."""
+    try:
+        kind = col.type.python_type
+    except NotImplementedError:
+        return value
+    try:
+        if kind is Decimal:
+            return Decimal(str(value))
+        if kind is datetime:
+            return datetime.fromisoformat(value)
+        if kind is date:
+            return date.fromisoformat(value)
+        if kind is int:
+            return int(value)
+    except (ValueError, ArithmeticError, TypeError) as exc:
+        raise Invalid.field("cursor", N_("This cursor is not valid.")) from exc
+    return value
 
 
 def encode_cursor(values: list[Any]) -> str:
@@ -43,8 +68,11 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise Invalid.field("cursor", N_("This cursor is not valid.")) from exc
-    if (not isinstance(values, list) or len(values) != size
-            or not all(isinstance(v, str | int) for v in values)):
+    if (
+        not isinstance(values, list)
+        or len(values) != size
+        or not all(isinstance(v, str | int) for v in values)
+    ):
         raise Invalid.field("cursor", N_("This cursor is not valid."))
     return values
 
@@ -63,7 +91,7 @@ def paginate(
         raise Invalid.field("limit", N_("Must be between {low} and {high}."), low=1, high=MAX_LIMIT)
     cols = list(key) if isinstance(key, tuple | list) else [key]
     if cursor:
-        after = decode_cursor(cursor, len(cols))
+        after = [_typed(c, v) for c, v in zip(cols, decode_cursor(cursor, len(cols)), strict=True)]
         left = cols[0] if len(cols) == 1 else tuple_(*cols)
         right = after[0] if len(cols) == 1 else tuple_(*after)
         stmt = stmt.where(left < right if descending else left > right)

@@ -1,0 +1,1 @@
+"""Customer archives (客户档案): customers, group trees, contacts and revenue records."""

@@ -14,52 +14,86 @@ def valid_credit_code(body: str = "91330100MA2AB1C2D") -> str:
 def test_scope_matrix_customers_and_their_contacts(client, db):
     org = build_org(db)
     records = {}
-    for key, unit in org.units.items():
+    for unit in org.units.values():
         c = make_customer(db, unit, f"{unit.name}客户")
         records[c.id] = unit
     # A customer of county Z managed by county X's manager: X sees it as its manager.
-    managed = make_customer(db, org.county_z, "代管客户", account_manager_id=org.people["county_x"].id)
+    managed = make_customer(
+        db, org.county_z, "代管客户", account_manager_id=org.people["county_x"].id
+    )
     records[managed.id] = org.county_z
     db.commit()
 
     def extra(key: str):
         return {managed.id} if key == "county_x" else set()
 
-    check_scope(client, org, list_url="/api/v1/customers",
-                detail_url=lambda i: f"/api/v1/customers/{i}", records=records,
-                extra_visible=extra, write=("PATCH", {"notes": "越界"}))
+    check_scope(
+        client,
+        org,
+        list_url="/api/v1/customers",
+        detail_url=lambda i: f"/api/v1/customers/{i}",
+        records=records,
+        extra_visible=extra,
+        write=("PATCH", {"notes": "越界"}),
+    )
     # Sub-resources follow their customer's scope.
     other = next(i for i, u in records.items() if u.id == org.county_y.id)
     h = org.headers["county_x"]
     assert client.get(f"/api/v1/customers/{other}/contacts", headers=h).status_code == 404
-    assert client.post(f"/api/v1/customers/{other}/contacts", headers=h,
-                       json={"name": "张三"}).status_code == 404
+    assert (
+        client.post(
+            f"/api/v1/customers/{other}/contacts", headers=h, json={"name": "张三"}
+        ).status_code
+        == 404
+    )
     assert client.get(f"/api/v1/customers/{other}/revenue", headers=h).status_code == 404
-    assert client.get(f"/api/v1/customers/{other}/revenue/monthly",
-                      headers=h).status_code == 404
+    assert client.get(f"/api/v1/customers/{other}/revenue/monthly", headers=h).status_code == 404
 
 
 def test_create_customer_validates_every_field(client, db):
     root = make_unit(db)
     h = token_for(db, make_staff(db, root, roles=("admin",)))
-    good = {"name": "杭州西湖科技有限公司", "credit_code": valid_credit_code(),
-            "region_code": "330106", "owning_unit_id": root.id, "industry_code": "it"}
+    good = {
+        "name": "杭州西湖科技有限公司",
+        "credit_code": valid_credit_code(),
+        "region_code": "330106",
+        "owning_unit_id": root.id,
+        "industry_code": "it",
+    }
     r = client.post("/api/v1/customers", headers=h, json=good)
     assert r.status_code == 201, r.text
     assert r.json()["credit_code"] == good["credit_code"]
     dup = client.post("/api/v1/customers", headers=h, json={**good, "name": "别家"})
     assert dup.status_code == 422 and dup.json()["errors"][0]["field"] == "credit_code"
     wrong_check = good["credit_code"][:17] + ("0" if good["credit_code"][17] != "0" else "1")
-    bad = client.post("/api/v1/customers", headers={**h, "Accept-Language": "en"}, json={
-        "name": "", "credit_code": wrong_check, "region_code": "990000",
-        "owning_unit_id": "x", "status": "gone", "extra": 1})
+    bad = client.post(
+        "/api/v1/customers",
+        headers={**h, "Accept-Language": "en"},
+        json={
+            "name": "",
+            "credit_code": wrong_check,
+            "region_code": "990000",
+            "owning_unit_id": "x",
+            "status": "gone",
+            "extra": 1,
+        },
+    )
     assert bad.status_code == 422
     fields = {e["field"]: e["message"] for e in bad.json()["errors"]}
-    assert set(fields) == {"name", "credit_code", "region_code", "owning_unit_id", "status",
-                           "extra"}
+    assert set(fields) == {
+        "name",
+        "credit_code",
+        "region_code",
+        "owning_unit_id",
+        "status",
+        "extra",
+    }
     assert "check digit" in fields["credit_code"]
-    r = client.post("/api/v1/customers", headers=h, json={**good, "credit_code": None,
-                                                          "industry_code": "astrology"})
+    r = client.post(
+        "/api/v1/customers",
+        headers=h,
+        json={**good, "credit_code": None, "industry_code": "astrology"},
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "industry_code"
 
 
@@ -83,15 +117,24 @@ def test_contacts_and_revenue(client, db):
     h = token_for(db, make_staff(db, root, roles=("admin",)))
     c = make_customer(db, root)
     db.commit()
-    r = client.post(f"/api/v1/customers/{c.id}/contacts", headers=h, json={
-        "name": "王经理", "phone": "+86 139-1234-5678", "email": "wang@example.cn"})
+    r = client.post(
+        f"/api/v1/customers/{c.id}/contacts",
+        headers=h,
+        json={"name": "王经理", "phone": "+86 139-1234-5678", "email": "wang@example.cn"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["phone"] == "13912345678"
-    bad = client.post(f"/api/v1/customers/{c.id}/contacts", headers=h,
-                      json={"name": "李", "phone": "12345", "preferred_channel": "fax"})
+    bad = client.post(
+        f"/api/v1/customers/{c.id}/contacts",
+        headers=h,
+        json={"name": "李", "phone": "12345", "preferred_channel": "fax"},
+    )
     assert {e["field"] for e in bad.json()["errors"]} == {"phone", "preferred_channel"}
-    landline = client.post(f"/api/v1/customers/{c.id}/contacts", headers=h,
-                           json={"name": "前台", "phone": "0571-87654321"})
+    landline = client.post(
+        f"/api/v1/customers/{c.id}/contacts",
+        headers=h,
+        json={"name": "前台", "phone": "0571-87654321"},
+    )
     assert landline.status_code == 201
     contacts = client.get(f"/api/v1/customers/{c.id}/contacts", headers=h).json()["items"]
     assert [x["name"] for x in contacts] == ["王经理", "前台"]
@@ -99,23 +142,34 @@ def test_contacts_and_revenue(client, db):
     assert client.delete(f"/api/v1/customers/{c.id}/contacts/{cid}", headers=h).status_code == 204
 
     for day, amount in (("2026-01-15", "1200.50"), ("2026-01-20", "800"), ("2026-03-01", "99.99")):
-        r = client.post(f"/api/v1/customers/{c.id}/revenue", headers=h,
-                        json={"date": day, "amount": amount, "business_line": "专线"})
+        r = client.post(
+            f"/api/v1/customers/{c.id}/revenue",
+            headers=h,
+            json={"date": day, "amount": amount, "business_line": "专线"},
+        )
         assert r.status_code == 201, r.text
-    for bad_body in ({"date": "2026-02-30", "amount": "1"}, {"date": "2026-01-01", "amount": "-5"},
-                     {"date": "2026-01-01", "amount": "abc"}, {"date": "2026-01-01", "amount": "1.234"}):
+    for bad_body in (
+        {"date": "2026-02-30", "amount": "1"},
+        {"date": "2026-01-01", "amount": "-5"},
+        {"date": "2026-01-01", "amount": "abc"},
+        {"date": "2026-01-01", "amount": "1.234"},
+    ):
         r = client.post(f"/api/v1/customers/{c.id}/revenue", headers=h, json=bad_body)
         assert r.status_code == 422, bad_body
     rows = client.get(f"/api/v1/customers/{c.id}/revenue", headers=h).json()["items"]
     assert [row["date"] for row in rows] == ["2026-03-01", "2026-01-20", "2026-01-15"]
-    from kefu import clock
     from datetime import UTC, datetime
 
+    from kefu import clock
+
     clock.set_now(lambda: datetime(2026, 6, 1, tzinfo=UTC))
-    monthly = client.get(f"/api/v1/customers/{c.id}/revenue/monthly", headers=h,
-                         params={"months": 12}).json()
+    monthly = client.get(
+        f"/api/v1/customers/{c.id}/revenue/monthly", headers=h, params={"months": 12}
+    ).json()
     assert [(m["month"], Decimal(m["amount"])) for m in monthly] == [
-        ("2026-01", Decimal("2000.50")), ("2026-03", Decimal("99.99"))]
+        ("2026-01", Decimal("2000.50")),
+        ("2026-03", Decimal("99.99")),
+    ]
 
 
 def test_sort_by_revenue_pages_through_ties(client, db):

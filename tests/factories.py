@@ -66,14 +66,24 @@ def token_for(db: Session, staff: Staff) -> dict[str, str]:
     return {"Authorization": f"Bearer {plain}"}
 
 
-def make_customer(db: Session, unit: Unit, name: str | None = None, parent=None,  # type: ignore[no-untyped-def]
-                  region_code: str = "330106", **kw: object):
+def make_customer(
+    db: Session,
+    unit: Unit,
+    name: str | None = None,
+    parent=None,  # type: ignore[no-untyped-def]
+    region_code: str = "330106",
+    **kw: object,
+):
     from kefu.customers import service as customer_service
     from kefu.customers.schemas import CustomerCreate
 
-    data = CustomerCreate(name=name or f"客户{next(_seq)}有限公司", owning_unit_id=unit.id,
-                          parent_id=parent.id if parent else None, region_code=region_code,
-                          **kw)  # type: ignore[arg-type]
+    data = CustomerCreate(
+        name=name or f"客户{next(_seq)}有限公司",
+        owning_unit_id=unit.id,
+        parent_id=parent.id if parent else None,
+        region_code=region_code,
+        **kw,
+    )  # type: ignore[arg-type]
     customer = customer_service.create_customer(db, SYSTEM, data)
     db.flush()
     return customer

@@ -70,6 +70,12 @@ def test_demo_then_token(cli_db):
     r = runner.invoke(app, ["token", "create", "--username", "nobody", "--name", "x"])
     assert r.exit_code == 1
 
+    r = runner.invoke(app, ["retier", "--date", "2026-13-01"])
+    assert r.exit_code == 1 and "--date" in r.output
+    r = runner.invoke(app, ["retier", "--apply", "--date", "2026-06-30"])
+    assert r.exit_code == 0, r.output
+    assert "tiers:" in r.output and "applied" in r.output
+
 
 def test_help_is_there():
     r = runner.invoke(app, ["--help"])

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         20, description="Failed logins from one address per 15 minutes before 429."
     )
     worker_interval_seconds: float = Field(30.0, description="Pause between worker sweeps.")
+    retier_interval_days: int = Field(
+        30, description="Re-tier every customer when the last applied run is this old (0: off)."
+    )
     embedded_worker: bool = Field(True, description="Run the worker loop inside `kefu serve`.")
 
 

@@ -7,6 +7,7 @@ from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.staff.models import Staff, StaffRole
+from kefu.tiering.models import TierHistory, TieringProposal, TieringRuleset, TieringRun
 from kefu.units.models import Unit, UnitFunction
 
 metadata = Base.metadata
@@ -25,6 +26,10 @@ __all__ = [
     "SlaTarget",
     "Staff",
     "StaffRole",
+    "TierHistory",
+    "TieringProposal",
+    "TieringRuleset",
+    "TieringRun",
     "Unit",
     "UnitFunction",
     "WebSession",

@@ -20,8 +20,9 @@ class Input(BaseModel):
 class KefuValueError(ValueError):
     """A validation failure carrying a catalogue msgid (translated at the edge)."""
 
-    def __init__(self, msgid: str, **params: object) -> None:
+    def __init__(self, msgid: str, *, field: str | None = None, **params: object) -> None:
         self.msgid = msgid
+        self.field = field  # for a model-wide check: the field the message is about
         self.params = params
         super().__init__(msgid)
 

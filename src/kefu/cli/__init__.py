@@ -165,6 +165,42 @@ def demo() -> None:
     )
 
 
+@app.command()
+def retier(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Apply the proposals (default: dry run).")
+    ] = False,
+    run_date: Annotated[
+        str | None, typer.Option("--date", help="Run as of this day (YYYY-MM-DD).")
+    ] = None,
+) -> None:
+    """Re-tier every customer: tier, service level and owning unit by the active ruleset."""
+    from datetime import date
+
+    from kefu.tiering import service as tiering
+
+    day = None
+    if run_date:
+        try:
+            day = date.fromisoformat(run_date)
+        except ValueError:
+            _fail(f"--date: not a date (YYYY-MM-DD): {run_date!r}")
+    with unit_of_work(_factory()) as session:
+        typer.echo("computing proposals …")
+        run = tiering.start_run(session, cli_viewer(), day)
+        summary = run.summary
+        typer.echo(f"run #{run.id} as of {run.run_date}: {summary['customers']} customers")
+        typer.echo("  tiers:  " + "  ".join(f"{k} {v}" for k, v in summary["tiers"].items()))
+        typer.echo("  levels: " + "  ".join(f"{k} {v}" for k, v in summary["levels"].items()))
+        for move in summary["tier_moves"]:
+            typer.echo(f"  {move['from'] or '-'} → {move['to']}: {move['count']}")
+        typer.echo(f"  ownership moves: {summary['ownership_moves']}")
+        if apply:
+            tiering.apply_run(session, cli_viewer(), run.id)
+    hint = "apply it with `kefu retier --apply`"
+    typer.echo(f"run #{run.id} applied" if apply else f"dry run only; {hint}")
+
+
 @token_app.command("create")
 def token_create(
     username: Annotated[str, typer.Option(help="Staff member the token acts as.")],

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import housekeeping
+from kefu.jobs import housekeeping, retier
 
 log = logging.getLogger("kefu.worker")
 
 JOBS: list[tuple[str, Callable[[Session], object]]] = [
     ("housekeeping", housekeeping.run),
+    ("retier", retier.run),
 ]
 
 

@@ -57,7 +57,10 @@ def pydantic_errors(errors: Any) -> list[FieldError]:
         ctx = dict(err.get("ctx") or {})
         original = ctx.get("error")
         if isinstance(original, KefuValueError):
-            out.append(FieldError(field_name(err["loc"]), original.msgid, dict(original.params)))
+            name = field_name(err["loc"])
+            if original.field:
+                name = original.field if name == "body" else f"{name}.{original.field}"
+            out.append(FieldError(name, original.msgid, dict(original.params)))
             continue
         msgid = PYDANTIC_MESSAGES.get(err["type"], FALLBACK)
         params = {k: v for k, v in ctx.items() if isinstance(v, str | int | float)}

@@ -1,0 +1,1 @@
+"""Key-account tiering (大客户分级): versioned rulesets, set-based runs, tier history, pins."""

@@ -144,4 +144,5 @@ def targets_for(
         )
     ).all()
     specific = [r for r in rows if r.category_code is not None]
-    return (specific or list(rows) or [None])[0]
+    chosen = specific or list(rows)
+    return chosen[0] if chosen else None

@@ -224,7 +224,7 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
         (and_(b.tier_pinned == true(), b.pinned_tier.is_not(None)), b.pinned_tier),
         else_=func.substr(fired, 1, 1),
     )
-    decided = select(b, rule_col.label("rule"), tier_col.label("new_tier")).subquery("decided")
+    decided = select(base, rule_col.label("rule"), tier_col.label("new_tier")).subquery("decided")
     d = decided.c
     # One unit per region code (the highest one, should several share it).
     per_region = (
@@ -287,7 +287,7 @@ def _c_median(session: Session, run_id: int) -> float | None:
     )
     lo = session.scalar(ordered.offset((n - 1) // 2).limit(1))
     hi = session.scalar(ordered.offset(n // 2).limit(1))
-    return (float(lo) + float(hi)) / 2
+    return (float(lo or 0) + float(hi or 0)) / 2
 
 
 def _assign_levels(session: Session, run_id: int, spec: policy.Ruleset) -> None:

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from kefu.audit.models import AuditEntry
+from kefu.customers.models import Customer, RevenueRecord
 from kefu.cli import app
 from kefu.config import use_settings
 from kefu.db import make_engine, make_sessionmaker, unit_of_work
@@ -46,17 +47,23 @@ def test_create_admin_and_refuse_bad_input(cli_db):
 
 
 def test_demo_then_token(cli_db):
-    r = runner.invoke(app, ["demo"])
+    r = runner.invoke(app, ["demo", "--customers", "300"])
     assert r.exit_code == 0, r.output
     assert "admin / kefu-demo-2026" in r.output
+    assert "demo customers: 300 customers" in r.output
     with unit_of_work(cli_db) as s:
         units = s.scalar(select(func.count()).select_from(Unit))
         counties = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 2))
         cities = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 1))
         staff = s.scalar(select(func.count()).select_from(Staff))
+        tiers = dict(s.execute(select(Customer.tier, func.count()).group_by(Customer.tier)).all())
+        groups = s.scalar(select(func.count()).select_from(Customer).where(Customer.depth == 1))
+        revenue = s.scalar(select(func.count()).select_from(RevenueRecord))
+    assert set(tiers) == {"A", "B", "C"} and all(n > 0 for n in tiers.values())
+    assert groups > 0 and revenue > 300 * 12
     assert 3 <= cities <= 5 and counties >= 10 and units == 1 + cities + counties
     assert staff >= 30
-    again = runner.invoke(app, ["demo"])
+    again = runner.invoke(app, ["demo", "--customers", "300"])
     assert again.exit_code == 0
     with unit_of_work(cli_db) as s:
         assert s.scalar(select(func.count()).select_from(Unit)) == units

@@ -151,15 +151,31 @@ def worker_cmd(
 
 
 @app.command()
-def demo() -> None:
-    """Fill the database with a realistic demo organisation (runs `init` first)."""
+def demo(
+    customers: Annotated[
+        int, typer.Option(help="How many customers to make (groups included).")
+    ] = 5200,
+) -> None:
+    """Fill the database with a realistic demo organisation (runs `init` first):
+    units and staff, customers with contacts and three years of revenue, tiered."""
+    from kefu.demo import customers as demo_customers
     from kefu.demo import organisation
 
     settings = get_settings()
     schema.upgrade(settings.database_url)
+
+    def say(message: str) -> None:
+        typer.echo(f"  {message}")
+
     with unit_of_work(_factory()) as session:
-        counts = organisation.build(session, cli_viewer(), progress=lambda m: typer.echo(f"  {m}"))
-    typer.echo(f"demo data: {counts['units']} units, {counts['staff']} staff")
+        counts = organisation.build(session, cli_viewer(), progress=say)
+    typer.echo(f"demo organisation: {counts['units']} units, {counts['staff']} staff")
+    with unit_of_work(_factory()) as session:
+        made = demo_customers.build(session, cli_viewer(), count=customers, progress=say)
+    typer.echo(
+        f"demo customers: {made['customers']} customers, {made['contacts']} contacts, "
+        f"{made['revenue_records']} revenue records"
+    )
     typer.echo(
         f"sign in as admin / {organisation.DEMO_PASSWORD} (every demo account has this password)"
     )

@@ -215,3 +215,25 @@ def test_worker_retiers_once_per_interval(db, world, settings):
     assert "applied_run" in retier.run(db)
     settings.retier_interval_days = 0
     assert retier.run(db) == {"skipped": "disabled"}
+
+
+def test_timeline_merges_changes_and_tier_history(client, db, world):
+    c1 = world["c"]["c1"]
+    run = tiering.start_run(db, SYSTEM, RUN_DATE)
+    tiering.apply_run(db, SYSTEM, run.id)
+    admin = make_staff(db, world["units"]["province"], roles=("admin",))
+    h = token_for(db, admin)
+    client.patch(f"/api/v1/customers/{c1.id}", headers=h, json={"notes": "年度框架合同"})
+    items = client.get(f"/api/v1/customers/{c1.id}/timeline",
+                       headers={**h, "Accept-Language": "en"}).json()
+    kinds = [i["kind"] for i in items]
+    assert kinds[0] == "change" and "tier" in kinds
+    assert items[0]["text"] == "Archive changed: notes"
+    tier = next(i for i in items if i["kind"] == "tier")
+    assert tier["text"].startswith("Tier – → A") and "A:top_band" in tier["text"]
+    assert [i["at"] for i in items] == sorted((i["at"] for i in items), reverse=True)
+    other = make_unit(db, "别处", region_code="330300")
+    outsider = token_for(db, make_staff(db, other, roles=("manager",)))
+    assert client.get(f"/api/v1/customers/{c1.id}/timeline", headers=outsider).status_code == 404
+    assert client.get(f"/api/v1/customers/{c1.id}/tier-history",
+                      headers=outsider).status_code == 404

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,6 +24,8 @@ from kefu.customers.schemas import (
     RevenueCreate,
     RevenueOut,
 )
+from kefu.customers.timeline import timeline
+from kefu.i18n import gettext, set_locale
 from kefu.pagination import paginate
 
 router = APIRouter(prefix="/customers", tags=["customers"])
@@ -235,4 +237,34 @@ def list_industries(request: Request, viewer: CurrentViewer, db: Db) -> list[Ind
     return [
         IndustryOut(code=i.code, name=i.name_en if english else i.name_zh)
         for i in queries.industries(db)
+    ]
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str | None
+    ref: str | None
+
+
+@router.get(
+    "/{customer_id}/timeline",
+    response_model=list[TimelineOut],
+    summary="The customer's activity, newest first (each capability adds its events)",
+)
+def customer_timeline(
+    customer_id: int,
+    request: Request,
+    viewer: CurrentViewer,
+    db: Db,
+    before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[TimelineOut]:
+    set_locale(getattr(request.state, "accept_locale", None) or viewer.locale)
+    return [
+        TimelineOut(
+            at=i.at, kind=i.kind, text=gettext(i.title, **i.params), actor=i.actor, ref=i.ref
+        )
+        for i in timeline(db, viewer, customer_id, before, limit)
     ]

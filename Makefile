@@ -50,9 +50,9 @@ format: setup
 i18n: setup
 	$(BIN)/python -m kefu.i18n.catalogue
 
+## bench: every benchmark, one JSON list (figures go into docs/performance.md)
 bench: setup
-	$(BIN)/python benchmarks/units_list.py
-	$(BIN)/python benchmarks/serve_startup.py
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts .pytest_cache .ruff_cache

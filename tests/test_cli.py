@@ -5,9 +5,9 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from kefu.audit.models import AuditEntry
-from kefu.customers.models import Customer, RevenueRecord
 from kefu.cli import app
 from kefu.config import use_settings
+from kefu.customers.models import Customer, RevenueRecord
 from kefu.db import make_engine, make_sessionmaker, unit_of_work
 from kefu.staff.models import Staff
 from kefu.units.models import Unit

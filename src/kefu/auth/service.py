@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -23,7 +24,7 @@ from kefu.config import get_settings
 from kefu.errors import Forbidden, NotFound
 from kefu.i18n import N_
 from kefu.scope import Viewer
-from kefu.staff.models import Staff
+from kefu.staff.models import Staff, StaffRole
 from kefu.units.models import Unit
 
 TOKEN_PREFIX = "kefu_"
@@ -112,10 +113,6 @@ def authenticate(session: Session, username: str, password: str, remote_addr: st
     return LoginResult(staff)
 
 
-def _unit_path(session: Session, unit_id: int) -> str | None:
-    return session.scalar(select(Unit.path).where(Unit.id == unit_id))
-
-
 # --- web sessions -------------------------------------------------------------------------
 
 
@@ -147,15 +144,18 @@ def start_session(
 def session_viewer(
     session: Session, secret: str, **ctx: str | None
 ) -> tuple[Viewer, WebSession] | None:
-    row = session.scalars(
-        select(WebSession)
-        .where(WebSession.id == digest(secret), WebSession.expires_at > now())
-        .options(selectinload(WebSession.staff).selectinload(Staff.role_rows))
+    """The signed-in person of a web session, in one query; None when it ended."""
+    row = session.execute(
+        select(WebSession, Staff, Unit.path, _roles_csv())
+        .join(Staff, Staff.id == WebSession.staff_id)
+        .join(Unit, Unit.id == Staff.unit_id)
+        .where(WebSession.id == digest(secret), WebSession.expires_at > now(),
+               Staff.is_active.is_(True))
     ).first()
-    if row is None or not row.staff.is_active:
+    if row is None:
         return None
-    path = _unit_path(session, row.staff.unit_id)
-    return viewer_for(row.staff, path, channel="web", **ctx), row
+    web_session, staff, path, roles = row
+    return _viewer(staff, path, roles, "web", ctx), web_session
 
 
 def end_session(session: Session, secret: str) -> None:
@@ -207,19 +207,38 @@ def issue_token(
 
 
 def token_viewer(session: Session, plain: str, **ctx: str | None) -> Viewer | None:
+    """The Bearer token's person, in one query (token, staff, unit path and roles)."""
     at = now()
-    token = session.scalars(
-        select(ApiToken)
-        .where(ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None))
-        .options(selectinload(ApiToken.staff).selectinload(Staff.role_rows))
+    row = session.execute(
+        select(ApiToken, Staff, Unit.path, _roles_csv())
+        .join(Staff, Staff.id == ApiToken.staff_id)
+        .join(Unit, Unit.id == Staff.unit_id)
+        .where(ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None),
+               Staff.is_active.is_(True))
     ).first()
-    if token is None or (token.expires_at is not None and token.expires_at <= at):
+    if row is None:
         return None
-    if not token.staff.is_active:
+    token, staff, path, roles = row
+    if token.expires_at is not None and token.expires_at <= at:
         return None
     if token.last_used_at is None or at - token.last_used_at > timedelta(minutes=5):
         token.last_used_at = at  # coarse, so reads do not write on every request
-    return viewer_for(token.staff, _unit_path(session, token.staff.unit_id), channel="api", **ctx)
+    return _viewer(staff, path, roles, "api", ctx)
+
+
+def _roles_csv() -> Any:
+    return (select(func.aggregate_strings(StaffRole.role, ","))
+            .where(StaffRole.staff_id == Staff.id).scalar_subquery())
+
+
+def _viewer(staff: Staff, path: str | None, roles: str | None, channel: str,
+            ctx: dict[str, str | None]) -> Viewer:
+    return Viewer(
+        staff_id=staff.id, username=staff.username, unit_id=staff.unit_id, unit_path=path,
+        roles=frozenset((roles or "").split(",")) - {""}, channel=channel,
+        request_id=ctx.get("request_id"), remote_addr=ctx.get("remote_addr"),
+        locale=staff.locale,
+    )
 
 
 def list_tokens(session: Session, viewer: Viewer) -> list[ApiToken]:

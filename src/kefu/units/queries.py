@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
 
 from kefu import tree
 from kefu.scope import Viewer, path_in_subtree, visible
@@ -22,7 +21,7 @@ def units(
     active: bool | None = None,
 ) -> Select[Any]:
     """Units the viewer sees, filtered; ordered by the caller (paths give tree order)."""
-    stmt = visible(select(Unit), Unit, viewer).options(selectinload(Unit.functions))
+    stmt = visible(select(Unit), Unit, viewer)
     if parent_id is not None:
         stmt = stmt.where(Unit.parent_id == parent_id)
     if under is not None:

@@ -32,7 +32,7 @@ def request_context(request: Request) -> dict[str, str | None]:
     return {"request_id": rid, "remote_addr": request.client.host if request.client else None}
 
 
-def language(request: Request) -> str | None:
+async def language(request: Request) -> str | None:
     """Accept-Language, as the locale middleware read it (None when absent)."""
     return getattr(request.state, "accept_locale", None)
 

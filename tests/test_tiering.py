@@ -224,8 +224,9 @@ def test_timeline_merges_changes_and_tier_history(client, db, world):
     admin = make_staff(db, world["units"]["province"], roles=("admin",))
     h = token_for(db, admin)
     client.patch(f"/api/v1/customers/{c1.id}", headers=h, json={"notes": "年度框架合同"})
-    items = client.get(f"/api/v1/customers/{c1.id}/timeline",
-                       headers={**h, "Accept-Language": "en"}).json()
+    items = client.get(
+        f"/api/v1/customers/{c1.id}/timeline", headers={**h, "Accept-Language": "en"}
+    ).json()
     kinds = [i["kind"] for i in items]
     assert kinds[0] == "change" and "tier" in kinds
     assert items[0]["text"] == "Archive changed: notes"
@@ -235,5 +236,6 @@ def test_timeline_merges_changes_and_tier_history(client, db, world):
     other = make_unit(db, "别处", region_code="330300")
     outsider = token_for(db, make_staff(db, other, roles=("manager",)))
     assert client.get(f"/api/v1/customers/{c1.id}/timeline", headers=outsider).status_code == 404
-    assert client.get(f"/api/v1/customers/{c1.id}/tier-history",
-                      headers=outsider).status_code == 404
+    assert (
+        client.get(f"/api/v1/customers/{c1.id}/tier-history", headers=outsider).status_code == 404
+    )

@@ -149,8 +149,11 @@ def session_viewer(
         select(WebSession, Staff, Unit.path, _roles_csv())
         .join(Staff, Staff.id == WebSession.staff_id)
         .join(Unit, Unit.id == Staff.unit_id)
-        .where(WebSession.id == digest(secret), WebSession.expires_at > now(),
-               Staff.is_active.is_(True))
+        .where(
+            WebSession.id == digest(secret),
+            WebSession.expires_at > now(),
+            Staff.is_active.is_(True),
+        )
     ).first()
     if row is None:
         return None
@@ -213,8 +216,11 @@ def token_viewer(session: Session, plain: str, **ctx: str | None) -> Viewer | No
         select(ApiToken, Staff, Unit.path, _roles_csv())
         .join(Staff, Staff.id == ApiToken.staff_id)
         .join(Unit, Unit.id == Staff.unit_id)
-        .where(ApiToken.token_hash == digest(plain), ApiToken.revoked_at.is_(None),
-               Staff.is_active.is_(True))
+        .where(
+            ApiToken.token_hash == digest(plain),
+            ApiToken.revoked_at.is_(None),
+            Staff.is_active.is_(True),
+        )
     ).first()
     if row is None:
         return None
@@ -227,16 +233,25 @@ def token_viewer(session: Session, plain: str, **ctx: str | None) -> Viewer | No
 
 
 def _roles_csv() -> Any:
-    return (select(func.aggregate_strings(StaffRole.role, ","))
-            .where(StaffRole.staff_id == Staff.id).scalar_subquery())
+    return (
+        select(func.aggregate_strings(StaffRole.role, ","))
+        .where(StaffRole.staff_id == Staff.id)
+        .scalar_subquery()
+    )
 
 
-def _viewer(staff: Staff, path: str | None, roles: str | None, channel: str,
-            ctx: dict[str, str | None]) -> Viewer:
+def _viewer(
+    staff: Staff, path: str | None, roles: str | None, channel: str, ctx: dict[str, str | None]
+) -> Viewer:
     return Viewer(
-        staff_id=staff.id, username=staff.username, unit_id=staff.unit_id, unit_path=path,
-        roles=frozenset((roles or "").split(",")) - {""}, channel=channel,
-        request_id=ctx.get("request_id"), remote_addr=ctx.get("remote_addr"),
+        staff_id=staff.id,
+        username=staff.username,
+        unit_id=staff.unit_id,
+        unit_path=path,
+        roles=frozenset((roles or "").split(",")) - {""},
+        channel=channel,
+        request_id=ctx.get("request_id"),
+        remote_addr=ctx.get("remote_addr"),
         locale=staff.locale,
     )
 

@@ -64,3 +64,27 @@ def test_formatting_per_locale():
     assert i18n.format_money(Decimal("1234567.5")) == "CN¥1,234,567.50"
     assert "Oct 1, 2026" in i18n.format_datetime(moment)
     assert i18n.format_number(1234567) == "1,234,567"
+
+
+def _bare_text(source: str) -> list[str]:
+    """Human words in a template outside {{ _() }}: Jinja blocks, tags and entities removed."""
+    import re
+
+    text = re.sub(r"{#.*?#}|{%.*?%}|{{.*?}}", "\u00a7", source, flags=re.S)
+    text = re.sub(r"<script.*?</script>|<style.*?</style>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]*>", " ", text, flags=re.S)  # tags, with their attributes
+    text = re.sub(r"&[#\w]+;", " ", text)
+    return re.findall(r"[A-Za-z]{2,}|[\u4e00-\u9fff]+", text)
+
+
+def test_templates_hold_no_untranslated_text():
+    from pathlib import Path
+
+    allowed = {"Kefu", "客服", "客"}  # the product's name and its logo mark
+    templates = Path(catalogue.SRC) / "web" / "templates"
+    problems = {}
+    for path in templates.rglob("*.html"):
+        words = [w for w in _bare_text(path.read_text()) if w not in allowed]
+        if words:
+            problems[path.name] = words
+    assert problems == {}

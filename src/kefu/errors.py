@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
+from kefu.i18n import N_
+
 
 @dataclass
 class FieldError:
@@ -75,3 +77,18 @@ class TooManyRequests(DomainError):
     status = 429
     type = "/problems/rate-limited"
     title = "Too many requests"
+
+
+# Titles of plain HTTP errors, shared by the API's problems and the web's error pages.
+HTTP_TITLES = {
+    400: N_("Bad request"),
+    401: N_("Not signed in"),
+    403: N_("Forbidden"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflict"),
+    413: N_("Request too large"),
+    415: N_("Unsupported media type"),
+    429: N_("Too many requests"),
+    500: N_("Internal error"),
+}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
+from kefu.errors import FieldError
 from kefu.i18n import N_
 
 
@@ -110,3 +111,57 @@ def _password(value: str) -> str:
 
 
 Password = Annotated[str, StringConstraints(max_length=200), AfterValidator(_password)]
+
+
+# Pydantic error types → catalogue messages (placeholders from the error's ctx).
+PYDANTIC_MESSAGES = {
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("Unknown field."),
+    "string_too_short": N_("Must not be empty."),
+    "string_too_long": N_("At most {max_length} characters."),
+    "string_type": N_("Must be text."),
+    "string_unicode": N_("Must be valid UTF-8 text."),
+    "int_type": N_("Must be a whole number."),
+    "int_parsing": N_("Must be a whole number."),
+    "int_from_float": N_("Must be a whole number."),
+    "bool_type": N_("Must be true or false."),
+    "bool_parsing": N_("Must be true or false."),
+    "list_type": N_("Must be a list."),
+    "too_short": N_("Give at least {min_length}."),
+    "too_long": N_("Give at most {max_length}."),
+    "greater_than_equal": N_("Must be at least {ge}."),
+    "less_than_equal": N_("Must be at most {le}."),
+    "literal_error": N_("Must be one of: {expected}."),
+    "enum": N_("Must be one of: {expected}."),
+    "json_invalid": N_("The body is not valid JSON."),
+    "model_attributes_type": N_("Must be a JSON object."),
+    "dict_type": N_("Must be a JSON object."),
+    "datetime_parsing": N_("Must be a date and time (ISO 8601)."),
+    "datetime_type": N_("Must be a date and time (ISO 8601)."),
+    "decimal_parsing": N_("Must be a number."),
+    "float_parsing": N_("Must be a number."),
+}
+FALLBACK = N_("Invalid value.")
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or "body"
+
+
+def pydantic_errors(errors: Any) -> list[FieldError]:
+    """Pydantic's errors as FieldErrors with catalogue msgids (API and web alike)."""
+    out: list[FieldError] = []
+    for err in errors:
+        ctx = dict(err.get("ctx") or {})
+        original = ctx.get("error")
+        if isinstance(original, KefuValueError):
+            name = field_name(err["loc"])
+            if original.field:
+                name = original.field if name == "body" else f"{name}.{original.field}"
+            out.append(FieldError(name, original.msgid, dict(original.params)))
+            continue
+        msgid = PYDANTIC_MESSAGES.get(err["type"], FALLBACK)
+        params = {k: v for k, v in ctx.items() if isinstance(v, str | int | float)}
+        out.append(FieldError(field_name(err["loc"]), msgid, params))
+    return out

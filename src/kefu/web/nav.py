@@ -1,0 +1,64 @@
+"""The left navigation. Each capability appends its entries to NAV (and SECTIONS if new).
+
+An entry is shown to people holding one of its roles (admins hold every role); the page
+itself still checks: hiding a link is no access control.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kefu.i18n import N_
+from kefu.scope import Viewer
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    label: str  # msgid
+
+
+@dataclass(frozen=True)
+class NavItem:
+    section: str
+    label: str  # msgid
+    url: str
+    roles: tuple[str, ...] = ()  # empty: everyone signed in
+    accesskey: str | None = None  # browsers' Alt(+Shift)+key
+
+
+SECTIONS: list[Section] = [
+    Section("workspace", N_("Workspace")),
+    Section("organisation", N_("Organisation")),
+    Section("admin", N_("Administration")),
+]
+
+NAV: list[NavItem] = [
+    NavItem("workspace", N_("Home"), "/", accesskey="h"),
+    NavItem("organisation", N_("Units"), "/units", accesskey="u"),
+    NavItem("organisation", N_("Staff"), "/staff", accesskey="s"),
+    NavItem("admin", N_("Audit log"), "/audit", roles=("admin",), accesskey="l"),
+    NavItem("admin", N_("API tokens"), "/tokens", roles=("admin",), accesskey="k"),
+]
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    item: NavItem
+    current: bool
+
+
+def _matches(url: str, path: str) -> bool:
+    return path == url if url == "/" else path == url or path.startswith(url.rstrip("/") + "/")
+
+
+def menu(viewer: Viewer, path: str) -> list[tuple[Section, list[MenuEntry]]]:
+    """The sections and entries this viewer sees; the longest matching entry is current."""
+    shown = [i for i in NAV if not i.roles or viewer.has_role(*i.roles)]
+    best = max((i for i in shown if _matches(i.url, path)), key=lambda i: len(i.url), default=None)
+    out = []
+    for section in SECTIONS:
+        entries = [MenuEntry(i, i is best) for i in shown if i.section == section.key]
+        if entries:
+            out.append((section, entries))
+    return out

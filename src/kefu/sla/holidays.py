@@ -1,0 +1,48 @@
+"""Holiday providers: is a date a working day, by the official calendar of a country?
+
+China uses `chinese-calendar`, which knows the statutory holidays AND the adjusted working
+days (调休); other countries use `holidays`. A provider answers True (working day), False
+(holiday or weekend) or None (the provider has no data for that year).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from functools import lru_cache
+
+Provider = Callable[[date], bool | None]
+
+
+def china(day: date) -> bool | None:
+    import chinese_calendar
+
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:  # a year the package does not cover yet
+        return None
+
+
+@lru_cache(maxsize=64)
+def _country_holidays(country: str, year: int) -> frozenset[date]:
+    import holidays
+
+    return frozenset(holidays.country_holidays(country, years=year).keys())
+
+
+def other_country(country: str) -> Provider:
+    def provider(day: date) -> bool | None:
+        if day.weekday() >= 5:
+            return False
+        return day not in _country_holidays(country, day.year)
+
+    return provider
+
+
+def provider_for(country: str) -> Provider:
+    return china if country.upper() == "CN" else other_country(country.upper())
+
+
+def covers(provider: Provider, year: int) -> bool:
+    """Whether the provider knows `year` (admin pages warn when it does not)."""
+    return provider(date(year, 1, 1)) is not None

@@ -1,0 +1,146 @@
+"""Business-time arithmetic: pure functions of (calendar, provider, start, pauses).
+
+A calendar has a time zone, working hours per weekday (Monday = 0) and overrides per date.
+A day is a working day when the unit's override says so, else when the provider says so —
+a make-up working day (调休, e.g. a Saturday) works with Monday's hours, a statutory holiday
+on a weekday does not; in a year the provider does not cover, weekdays with hours work.
+A 7×24 calendar counts calendar time.
+
+A due time is the earliest instant at which the business time elapsed since the start
+reaches the target, so a target that runs out at the end of a working interval is due at
+that end, not at the next start. Pauses (a ticket pending on the customer) stop the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from kefu.sla.holidays import Provider
+
+Interval = tuple[time, time]
+DEFAULT_HOURS: tuple[Interval, ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
+MAX_DAYS = 3 * 366  # a target that cannot be met within three years is a broken calendar
+
+
+@dataclass(frozen=True)
+class Calendar:
+    timezone: str = "Asia/Shanghai"
+    # weekday → working intervals; weekdays absent or empty do not work by default.
+    hours: Mapping[int, tuple[Interval, ...]] = field(
+        default_factory=lambda: {d: DEFAULT_HOURS for d in range(5)}
+    )
+    # date → intervals (an extra open day) or () (an extra closed day); wins over the provider.
+    overrides: Mapping[date, tuple[Interval, ...]] = field(default_factory=dict)
+    always_open: bool = False  # 7×24
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class NoWorkingTime(ValueError):
+    """The calendar has no working time ahead (e.g. every day closed)."""
+
+
+def day_hours(cal: Calendar, day: date, provider: Provider) -> tuple[Interval, ...]:
+    """The working intervals of a local date."""
+    if day in cal.overrides:
+        return cal.overrides[day]
+    official = provider(day)
+    weekday_hours = tuple(cal.hours.get(day.weekday(), ()))
+    if official is None:  # not covered: the weekly pattern alone
+        return weekday_hours
+    if not official:
+        return ()
+    if weekday_hours:
+        return weekday_hours
+    return tuple(cal.hours.get(0, ()))  # a make-up working day works with Monday's hours
+
+
+def _windows(
+    cal: Calendar, start: datetime, provider: Provider
+) -> Iterator[tuple[datetime, datetime]]:
+    """Working windows (UTC) from `start` onwards, in order."""
+    if cal.always_open:
+        yield start, start + timedelta(days=MAX_DAYS)
+        return
+    zone = cal.zone
+    local_day = start.astimezone(zone).date()
+    for offset in range(MAX_DAYS):
+        day = local_day + timedelta(days=offset)
+        for begin, end in day_hours(cal, day, provider):
+            a = datetime.combine(day, begin, zone).astimezone(UTC)
+            b = (
+                datetime.combine(day, end, zone).astimezone(UTC)
+                if end != time(0)
+                else datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
+            )
+            if b <= start:
+                continue
+            yield max(a, start), b
+
+
+def _minus_pauses(
+    windows: Iterable[tuple[datetime, datetime]], pauses: list[tuple[datetime, datetime | None]]
+) -> Iterator[tuple[datetime, datetime]]:
+    """Windows with the paused stretches cut out (an open pause runs for ever)."""
+    far = datetime.max.replace(tzinfo=UTC)
+    cuts = sorted((p0, p1 or far) for p0, p1 in pauses)
+    for a, b in windows:
+        pieces = [(a, b)]
+        for p0, p1 in cuts:
+            nxt = []
+            for x, y in pieces:
+                if p1 <= x or p0 >= y:
+                    nxt.append((x, y))
+                    continue
+                if x < p0:
+                    nxt.append((x, p0))
+                if p1 < y:
+                    nxt.append((p1, y))
+            pieces = nxt
+        yield from pieces
+
+
+def due_at(
+    cal: Calendar,
+    start: datetime,
+    minutes: float,
+    provider: Provider,
+    pauses: list[tuple[datetime, datetime | None]] | None = None,
+) -> datetime:
+    """The instant `minutes` of business time after `start` (aware; result in UTC)."""
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    start = start.astimezone(UTC)
+    left = timedelta(minutes=minutes)
+    if left <= timedelta(0):
+        return start
+    for a, b in _minus_pauses(_windows(cal, start, provider), pauses or []):
+        span = b - a
+        if left <= span:
+            return a + left
+        left -= span
+    raise NoWorkingTime("no working time within three years")
+
+
+def business_minutes(
+    cal: Calendar,
+    start: datetime,
+    end: datetime,
+    provider: Provider,
+    pauses: list[tuple[datetime, datetime | None]] | None = None,
+) -> float:
+    """Business minutes between two instants (0 when end is not after start)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    if end <= start:
+        return 0.0
+    total = timedelta(0)
+    for a, b in _minus_pauses(_windows(cal, start, provider), pauses or []):
+        if a >= end:
+            break
+        total += min(b, end) - a
+    return total.total_seconds() / 60

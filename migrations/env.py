@@ -20,8 +20,16 @@ def run() -> None:
     url = config.get_main_option("sqlalchemy.url") or get_settings().database_url
     engine = make_engine(url)
     with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Batch migrations rebuild tables that others reference; SQLite checks foreign
+            # keys on DROP TABLE, so they are off while the schema changes (outside the
+            # transaction, where the pragma takes effect).
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         _run_with(conn)
         conn.commit()
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
     engine.dispose()
 
 

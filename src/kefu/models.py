@@ -5,8 +5,17 @@ from kefu.auth.models import ApiToken, LoginAttempt, WebSession
 from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
+from kefu.notifications.models import OutboxMessage
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
+from kefu.sla.models import BusinessCalendar, CalendarOverride
 from kefu.staff.models import Staff, StaffRole
+from kefu.tickets.models import (
+    Category,
+    RoutingRule,
+    Ticket,
+    TicketCollaborator,
+    TicketEvent,
+)
 from kefu.tiering.models import TierHistory, TieringProposal, TieringRuleset, TieringRun
 from kefu.units.models import Unit, UnitFunction
 
@@ -15,17 +24,25 @@ metadata = Base.metadata
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "BusinessCalendar",
+    "CalendarOverride",
+    "Category",
     "Contact",
     "Customer",
     "IdempotencyKey",
     "Industry",
     "LoginAttempt",
+    "OutboxMessage",
     "RevenueRecord",
+    "RoutingRule",
     "ServiceLevel",
     "ServiceLevelVersion",
     "SlaTarget",
     "Staff",
     "StaffRole",
+    "Ticket",
+    "TicketCollaborator",
+    "TicketEvent",
     "TierHistory",
     "TieringProposal",
     "TieringRuleset",

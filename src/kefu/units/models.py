@@ -36,6 +36,10 @@ class Unit(Base):
     path: Mapped[str] = mapped_column(BinaryString(1024))
     depth: Mapped[int] = mapped_column(Integer, default=0)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    # The unit's business calendar; None: its nearest ancestor's, else the default one.
+    calendar_id: Mapped[int | None] = mapped_column(
+        ForeignKey("calendars.id", ondelete="SET NULL"), index=True
+    )
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)

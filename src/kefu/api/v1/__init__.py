@@ -7,7 +7,17 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu import __version__
-from kefu.api.v1 import audit, auth, customers, problems, service_levels, staff, tiering, units
+from kefu.api.v1 import (
+    audit,
+    auth,
+    customers,
+    problems,
+    service_levels,
+    staff,
+    tickets,
+    tiering,
+    units,
+)
 from kefu.errors import DomainError
 
 
@@ -25,8 +35,19 @@ def create_api() -> FastAPI:
     api.add_exception_handler(RequestValidationError, problems.on_validation_error)
     api.add_exception_handler(StarletteHTTPException, problems.on_http_error)
     api.add_exception_handler(Exception, problems.on_unexpected)
-    for module in (auth, units, staff, customers, service_levels, tiering, audit):
+    for module in (
+        auth,
+        units,
+        staff,
+            customers,
+        service_levels,
+        tiering,
+        tickets,
+        audit,
+    ):
         api.include_router(module.router)
     api.include_router(customers.industries_router)
     api.include_router(tiering.pins)
+    api.include_router(tickets.categories_router)
+    api.include_router(tickets.calendars_router)
     return api

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from kefu.api.v1.common import (
+    Cursor,
+    IdempotencyKey,
+    Limit,
+    PageOut,
+    created,
+    idempotent_create,
+)
+from kefu.api.v1.deps import CurrentViewer, Db
+from kefu.pagination import paginate
+from kefu.sla import service as sla
+from kefu.tickets import queries
+from kefu.tickets import service as tickets
+from kefu.tickets.models import Ticket, TicketEvent
+from kefu.tickets.schemas import (
+    EventOut,
+    MessageIn,
+    TicketCreate,
+    TicketOut,
+    TicketUpdate,
+    TransferIn,
+)
+
+router = APIRouter(prefix="/tickets", tags=["tickets"])
+categories_router = APIRouter(prefix="/categories", tags=["tickets"])
+calendars_router = APIRouter(prefix="/calendars", tags=["tickets"])
+
+SORTS = {
+    "due": ((Ticket.resolution_due, Ticket.id), False),
+    "newest": ((Ticket.id,), True),
+}
+
+
+@router.get(
+    "",
+    response_model=PageOut[TicketOut],
+    summary="Tickets the caller sees; sort=due gives the queue by nearest due time",
+)
+def list_tickets(
+    viewer: CurrentViewer,
+    db: Db,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    state: Annotated[
+        Literal["new", "open", "pending", "on_hold", "resolved", "closed"] | None, Query()
+    ] = None,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+    priority: Annotated[Literal["urgent", "high", "normal", "low"] | None, Query()] = None,
+    category: Annotated[str | None, Query(max_length=40)] = None,
+    tier: Annotated[Literal["A", "B", "C"] | None, Query()] = None,
+    service_level: Annotated[Literal["5A", "4A", "3A", "2A", "1A"] | None, Query()] = None,
+    breached: bool | None = None,
+    unit_id: Annotated[
+        int | None, Query(description="Owned or handled by this unit or below.")
+    ] = None,
+    mine: Annotated[bool, Query(description="Only tickets assigned to me.")] = False,
+    customer_id: int | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Literal["due", "newest"] = "newest",
+) -> PageOut[TicketOut]:
+    stmt = queries.tickets(
+        db,
+        viewer,
+        state=state,
+        open_only=open_only,
+        priority=priority,
+        category_code=category,
+        tier=tier,
+        service_level=service_level,
+        breached=breached,
+        unit_id=unit_id,
+        assignee_id=viewer.staff_id if mine else None,
+        customer_id=customer_id,
+        q=q,
+    )
+    key, descending = SORTS[sort]
+    page = paginate(db, stmt, key=key, limit=limit, cursor=cursor, descending=descending)
+    return PageOut[TicketOut](
+        items=[TicketOut.model_validate(t) for t in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=TicketOut,
+    summary="Open a ticket (the same intake as every channel)",
+)
+def create_ticket(
+    body: TicketCreate,
+    request: Request,
+    viewer: CurrentViewer,
+    db: Db,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def create() -> tuple[TicketOut, str]:
+        ticket = tickets.open_ticket(db, viewer, body, channel=body.channel or "api")
+        return TicketOut.model_validate(ticket), (
+            f"{request.scope.get('root_path', '')}/tickets/{ticket.id}"
+        )
+
+    return idempotent_create(request, db, viewer, idempotency_key, body, create)
+
+
+@router.get("/{ticket_id}", response_model=TicketOut)
+def get_ticket(ticket_id: int, viewer: CurrentViewer, db: Db) -> TicketOut:
+    return TicketOut.model_validate(tickets.get_ticket(db, viewer, ticket_id))
+
+
+@router.patch(
+    "/{ticket_id}",
+    response_model=TicketOut,
+    summary="Change state, priority, subject or tags; send the version you read",
+)
+def update_ticket(ticket_id: int, body: TicketUpdate, viewer: CurrentViewer, db: Db) -> TicketOut:
+    return TicketOut.model_validate(tickets.update_ticket(db, viewer, ticket_id, body))
+
+
+@router.post(
+    "/{ticket_id}/transfer",
+    response_model=TicketOut,
+    summary="Transfer to another unit or person, with a reason",
+)
+def transfer(ticket_id: int, body: TransferIn, viewer: CurrentViewer, db: Db) -> TicketOut:
+    return TicketOut.model_validate(tickets.transfer(db, viewer, ticket_id, body))
+
+
+@router.post(
+    "/{ticket_id}/messages",
+    status_code=201,
+    response_model=EventOut,
+    summary="A public reply to the customer, or an internal note",
+)
+def add_message(
+    ticket_id: int, body: MessageIn, request: Request, viewer: CurrentViewer, db: Db
+) -> JSONResponse:
+    row = tickets.add_message(db, viewer, ticket_id, body)
+    return created(
+        request,
+        EventOut.model_validate(row),
+        f"{request.scope.get('root_path', '')}/tickets/{ticket_id}/events",
+    )
+
+
+@router.get(
+    "/{ticket_id}/events",
+    response_model=PageOut[EventOut],
+    summary="The ticket's timeline, oldest first",
+)
+def list_events(
+    ticket_id: int, viewer: CurrentViewer, db: Db, limit: Limit = 100, cursor: Cursor = None
+) -> PageOut[EventOut]:
+    page = paginate(
+        db, tickets.events(db, viewer, ticket_id), key=TicketEvent.id, limit=limit, cursor=cursor
+    )
+    return PageOut[EventOut](
+        items=[EventOut.model_validate(e) for e in page.items], next_cursor=page.next_cursor
+    )
+
+
+class CategoryOut(BaseModel):
+    code: str
+    parent_code: str | None
+    name: str
+    function: str | None
+    is_complaint: bool
+    onsite: bool
+
+
+@categories_router.get("", response_model=list[CategoryOut], summary="Ticket categories")
+def list_categories(request: Request, viewer: CurrentViewer, db: Db) -> list[CategoryOut]:
+    english = (getattr(request.state, "accept_locale", None) or viewer.locale) == "en"
+    return [
+        CategoryOut(
+            code=c.code,
+            parent_code=c.parent_code,
+            name=c.name_en if english else c.name_zh,
+            function=c.function,
+            is_complaint=c.is_complaint,
+            onsite=c.onsite,
+        )
+        for c in queries.categories(db)
+    ]
+
+
+@calendars_router.get("/units/{unit_id}", summary="The business calendar a unit works by")
+def unit_calendar(unit_id: int, viewer: CurrentViewer, db: Db) -> dict[str, object]:
+    from kefu.units import service as units
+
+    unit = units.get_unit(db, viewer, unit_id)
+    row = sla.calendar_row_for_unit(db, unit.id)
+    return sla.describe(row) if row else {}

@@ -1,0 +1,1 @@
+"""Tickets (工单): one-point intake, routing and linked service, SLA facts, the timeline."""

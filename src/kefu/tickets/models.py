@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    select,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
+
+from kefu.clock import now
+from kefu.db import Base, UTCDateTime
+from kefu.scope import Viewer, owned_by_subtree
+
+BigId = BigInteger().with_variant(Integer, "sqlite")
+STATES = ("new", "open", "pending", "on_hold", "resolved", "closed")
+CHANNELS = ("portal", "email", "api", "phone", "walk_in", "visit")
+PRIORITIES = ("urgent", "high", "normal", "low")
+
+
+class Category(Base):
+    """A service type of the configurable category tree."""
+
+    __tablename__ = "ticket_categories"
+
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    parent_code: Mapped[str | None] = mapped_column(ForeignKey("ticket_categories.code"))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    function: Mapped[str | None] = mapped_column(String(20))  # routed to this function
+    is_complaint: Mapped[bool] = mapped_column(default=False)
+    onsite: Mapped[bool] = mapped_column(default=False)  # served at the customer's site
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(default=True)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('new', 'open', 'pending', 'on_hold', 'resolved', 'closed')", name="state"
+        ),
+        CheckConstraint("priority IN ('urgent', 'high', 'normal', 'low')", name="priority"),
+        CheckConstraint(
+            "channel IN ('portal', 'email', 'api', 'phone', 'walk_in', 'visit')", name="channel"
+        ),
+        # Queues: open tickets of a unit by nearest due time.
+        Index("ix_tickets_handling_state_due", "handling_unit_id", "state", "resolution_due"),
+        Index("ix_tickets_owning_state", "owning_unit_id", "state"),
+        Index("ix_tickets_assignee_state", "assignee_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(String(10))
+    category_code: Mapped[str] = mapped_column(ForeignKey("ticket_categories.code"))
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    site_region_code: Mapped[str | None] = mapped_column(String(12))
+    owning_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    handling_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"))
+    state: Mapped[str] = mapped_column(String(10), default="new")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # SLA facts, kept on the ticket so reports never replay history.
+    service_level: Mapped[str | None] = mapped_column(String(4))
+    service_level_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_level_versions.id")
+    )
+    first_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_response_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_due: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # pending since
+    paused_minutes: Mapped[float] = mapped_column(Float, default=0.0)
+    business_minutes_used: Mapped[float | None] = mapped_column(Float)
+    breached_first_response: Mapped[bool] = mapped_column(default=False)
+    breached_resolution: Mapped[bool] = mapped_column(default=False)
+    created_by: Mapped[str] = mapped_column(String(100))
+    # "api:<caller>:<key>" or "email:<message-id>": a retried intake finds its first ticket.
+    idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    collaborators: Mapped[list[TicketCollaborator]] = relationship(
+        lazy="raise", cascade="all, delete-orphan"
+    )
+
+    @property
+    def number(self) -> str:
+        """Readable and unique without a counter: the year it was opened and its id."""
+        return f"T{self.created_at:%Y}-{self.id:07d}"
+
+    @classmethod
+    def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        # Owned or handled (linked service) in the viewer's subtree, assigned, collaborating.
+        me = viewer.staff_id or -1
+        collaborating = select(TicketCollaborator.ticket_id).where(
+            TicketCollaborator.staff_id == me
+        )
+        return (
+            owned_by_subtree(cls.owning_unit_id, viewer)
+            | owned_by_subtree(cls.handling_unit_id, viewer)
+            | (cls.assignee_id == me)
+            | cls.id.in_(collaborating)
+        )
+
+
+class TicketCollaborator(Base):
+    __tablename__ = "ticket_collaborators"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class TicketEvent(Base):
+    """The ticket's timeline: messages, notes, state changes, routing, SLA events."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    kind: Mapped[str] = mapped_column(String(20))  # created, reply, note, state, route, …
+    actor: Mapped[str] = mapped_column(String(100))
+    public: Mapped[bool] = mapped_column(default=False)  # shown to the customer
+    body: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class RoutingRule(Base):
+    """Admin-defined routing: a category to a function, or on-site jobs to the site's unit."""
+
+    __tablename__ = "routing_rules"
+    __table_args__ = (CheckConstraint("kind IN ('category_function', 'site_region')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    category_code: Mapped[str | None] = mapped_column(ForeignKey("ticket_categories.code"))
+    function: Mapped[str | None] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(default=True)

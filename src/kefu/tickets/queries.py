@@ -1,0 +1,67 @@
+"""Read-side selects of tickets: queues and filtered lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from kefu.customers.models import Customer
+from kefu.scope import Viewer, path_in_subtree, visible
+from kefu.tickets.models import Category, Ticket
+from kefu.tickets.policy import OPEN_STATES
+from kefu.units.models import Unit
+
+
+def tickets(
+    session: Session,
+    viewer: Viewer,
+    *,
+    state: str | None = None,
+    open_only: bool = False,
+    priority: str | None = None,
+    category_code: str | None = None,
+    tier: str | None = None,
+    service_level: str | None = None,
+    breached: bool | None = None,
+    unit_id: int | None = None,
+    assignee_id: int | None = None,
+    customer_id: int | None = None,
+    q: str | None = None,
+) -> Select[Any]:
+    stmt = visible(select(Ticket), Ticket, viewer)
+    if state:
+        stmt = stmt.where(Ticket.state == state)
+    if open_only:
+        stmt = stmt.where(Ticket.state.in_(OPEN_STATES))
+    if priority:
+        stmt = stmt.where(Ticket.priority == priority)
+    if category_code:
+        stmt = stmt.where(Ticket.category_code == category_code)
+    if service_level:
+        stmt = stmt.where(Ticket.service_level == service_level)
+    if tier:
+        stmt = stmt.where(Ticket.customer_id.in_(select(Customer.id).where(Customer.tier == tier)))
+    if breached is not None:
+        either = Ticket.breached_first_response | Ticket.breached_resolution
+        stmt = stmt.where(either if breached else ~either)
+    if unit_id is not None:
+        path = session.scalar(select(Unit.path).where(Unit.id == unit_id)) or "/none/"
+        below = select(Unit.id).where(path_in_subtree(Unit.path, path))
+        stmt = stmt.where(or_(Ticket.handling_unit_id.in_(below), Ticket.owning_unit_id.in_(below)))
+    if assignee_id is not None:
+        stmt = stmt.where(Ticket.assignee_id == assignee_id)
+    if customer_id is not None:
+        stmt = stmt.where(Ticket.customer_id == customer_id)
+    if q:
+        stmt = stmt.where(Ticket.subject.contains(q, autoescape=True))
+    return stmt
+
+
+def categories(session: Session) -> list[Category]:
+    return list(
+        session.scalars(
+            select(Category).where(Category.is_active.is_(True)).order_by(Category.sort_order)
+        )
+    )

@@ -1,0 +1,567 @@
+"""Tickets: the one intake service every channel calls, routing, SLA facts, the state
+machine, messages and transfers. Services flush; the edge commits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import nh3
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from kefu import tree
+from kefu.audit.service import record
+from kefu.clock import now
+from kefu.customers.models import Contact, Customer
+from kefu.errors import Conflict, Forbidden, Invalid
+from kefu.i18n import N_
+from kefu.notifications.service import notify
+from kefu.scope import Viewer, condition, get_visible
+from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion
+from kefu.service_levels.service import targets_for
+from kefu.sla import service as sla
+from kefu.staff.models import Staff, StaffRole
+from kefu.tickets import policy
+from kefu.tickets.models import Category, RoutingRule, Ticket, TicketEvent
+from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
+from kefu.units.models import Unit, UnitFunction
+
+DEFAULT_LEVEL = "1A"
+
+
+def clean_html(body: str) -> str:
+    """Message bodies keep safe formatting only (no scripts, no event handlers)."""
+    return nh3.clean(body)
+
+
+def _plain(field: str, value: str) -> str:
+    """Subjects and the like are plain text: markup is refused, not silently eaten."""
+    if re.search(r"<\s*[A-Za-z!/?]", value):
+        raise Invalid.field(field, N_("Plain text only: markup is not allowed here."))
+    return value
+
+
+def event(
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    actor: str,
+    *,
+    body: str = "",
+    public: bool = False,
+    **data: Any,
+) -> TicketEvent:
+    row = TicketEvent(
+        ticket_id=ticket.id, at=now(), kind=kind, actor=actor, public=public, body=body, data=data
+    )
+    session.add(row)
+    return row
+
+
+# --- routing --------------------------------------------------------------------------------
+
+
+@dataclass
+class Route:
+    handling_unit_id: int
+    rule: str
+    assignee_id: int | None
+    assign_rule: str
+
+
+def _unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
+    """The nearest unit, from the owning unit upwards, that has `function`."""
+    path = session.scalar(select(Unit.path).where(Unit.id == owning_unit_id)) or ""
+    ids = [*tree.ancestor_ids(path), owning_unit_id]
+    return session.scalar(
+        select(Unit.id)
+        .join(UnitFunction, UnitFunction.unit_id == Unit.id)
+        .where(Unit.id.in_(ids), UnitFunction.function == function, Unit.is_active.is_(True))
+        .order_by(Unit.depth.desc())
+        .limit(1)
+    )
+
+
+def least_loaded_agent(session: Session, unit_id: int) -> int | None:
+    """The active agent of the unit with the least open work, weighted by priority."""
+    weight = case(*[(Ticket.priority == p, w) for p, w in policy.PRIORITY_WEIGHT.items()], else_=1)
+    load = (
+        select(Ticket.assignee_id, func.sum(weight).label("load"))
+        .where(Ticket.state.in_(policy.OPEN_STATES))
+        .group_by(Ticket.assignee_id)
+        .subquery()
+    )
+    return session.scalar(
+        select(Staff.id)
+        .join(StaffRole, and_(StaffRole.staff_id == Staff.id, StaffRole.role == "agent"))
+        .outerjoin(load, load.c.assignee_id == Staff.id)
+        .where(Staff.unit_id == unit_id, Staff.is_active.is_(True))
+        .order_by(func.coalesce(load.c.load, 0), Staff.id)
+        .limit(1)
+    )
+
+
+def route(
+    session: Session, customer: Customer, category: Category, site_region_code: str | None
+) -> Route:
+    handling, rule = customer.owning_unit_id, "owning_unit"
+    if (
+        site_region_code
+        and category.onsite
+        and any(
+            session.scalars(
+                select(RoutingRule.id).where(
+                    RoutingRule.kind == "site_region", RoutingRule.is_active.is_(True)
+                )
+            )
+        )
+    ):
+        local = session.scalar(
+            select(Unit.id)
+            .where(Unit.region_code == site_region_code, Unit.is_active.is_(True))
+            .order_by(Unit.depth.desc())
+            .limit(1)
+        )
+        if local is not None and local != handling:
+            handling, rule = local, "site_region"
+    if rule == "owning_unit":
+        fn_rule = session.scalars(
+            select(RoutingRule)
+            .where(
+                RoutingRule.kind == "category_function",
+                RoutingRule.category_code == category.code,
+                RoutingRule.is_active.is_(True),
+            )
+            .order_by(RoutingRule.position)
+        ).first()
+        if fn_rule is not None and fn_rule.function:
+            unit = _unit_with_function(session, handling, fn_rule.function)
+            if unit is not None and unit != handling:
+                handling, rule = unit, f"category_function:{fn_rule.function}"
+    assignee, assign_rule = None, "unassigned"
+    if customer.account_manager_id is not None:
+        manager = session.scalar(
+            select(Staff.id)
+            .join(Unit, Unit.id == Staff.unit_id)
+            .where(
+                Staff.id == customer.account_manager_id,
+                Staff.is_active.is_(True),
+                Unit.id == handling,
+            )
+        )
+        if manager is not None:
+            assignee, assign_rule = manager, "account_manager"
+    if assignee is None:
+        assignee = least_loaded_agent(session, handling)
+        assign_rule = "least_loaded" if assignee is not None else "unassigned"
+    return Route(handling, rule, assignee, assign_rule)
+
+
+# --- intake ---------------------------------------------------------------------------------
+
+
+def _level_version(session: Session, code: str | None) -> ServiceLevelVersion | None:
+    return session.scalar(
+        select(ServiceLevelVersion)
+        .join(ServiceLevel, ServiceLevel.current_version_id == ServiceLevelVersion.id)
+        .where(ServiceLevel.code == (code or DEFAULT_LEVEL))
+    )
+
+
+def find_by_key(session: Session, key: str) -> Ticket | None:
+    return session.scalars(select(Ticket).where(Ticket.idempotency_key == key)).first()
+
+
+def open_ticket(
+    session: Session,
+    viewer: Viewer,
+    data: TicketCreate,
+    *,
+    channel: str | None = None,
+    idempotency_key: str | None = None,
+) -> Ticket:
+    """The intake of every channel: portal, email, API, phone, walk-in, visit."""
+    if idempotency_key is not None:
+        first = find_by_key(session, idempotency_key)
+        if first is not None:
+            return first
+    customer = session.scalars(
+        select(Customer).where(Customer.id == data.customer_id, condition(Customer, viewer))
+    ).first()
+    if customer is None:
+        raise Invalid.field("customer_id", N_("No such customer."))
+    if data.contact_id is not None:
+        contact = session.get(Contact, data.contact_id)
+        if contact is None or contact.customer_id != customer.id:
+            raise Invalid.field("contact_id", N_("This contact does not belong to the customer."))
+    category = session.get(Category, data.category_code)
+    if category is None or not category.is_active:
+        raise Invalid.field("category_code", N_("Unknown category."))
+    subject = _plain("subject", data.subject)
+    at = now()
+    decision = route(session, customer, category, data.site_region_code)
+    version = _level_version(session, customer.service_level)
+    ticket = Ticket(
+        customer_id=customer.id,
+        contact_id=data.contact_id,
+        channel=channel or data.channel or "api",
+        category_code=category.code,
+        priority=data.priority,
+        subject=subject,
+        description=clean_html(data.description),
+        site_region_code=data.site_region_code,
+        owning_unit_id=customer.owning_unit_id,
+        handling_unit_id=decision.handling_unit_id,
+        assignee_id=decision.assignee_id,
+        state="new",
+        tags=sorted(set(data.tags)),
+        custom_fields=data.custom_fields,
+        service_level=customer.service_level or DEFAULT_LEVEL,
+        service_level_version_id=version.id if version else None,
+        created_by=viewer.username,
+        idempotency_key=idempotency_key,
+        created_at=at,
+        updated_at=at,
+    )
+    if version is not None:
+        target = targets_for(session, version.id, data.priority, category.code)
+        if target is not None:
+            ticket.first_response_due = sla.due(
+                session,
+                decision.handling_unit_id,
+                at,
+                target.first_response_minutes,
+                version.is_24x7,
+            )
+            ticket.resolution_due = sla.due(
+                session, decision.handling_unit_id, at, target.resolution_minutes, version.is_24x7
+            )
+    session.add(ticket)
+    session.flush()
+    event(
+        session,
+        ticket,
+        "created",
+        viewer.username,
+        public=True,
+        body=ticket.description,
+        channel=ticket.channel,
+    )
+    event(
+        session,
+        ticket,
+        "route",
+        "system",
+        unit_id=decision.handling_unit_id,
+        rule=decision.rule,
+        linked=decision.handling_unit_id != ticket.owning_unit_id,
+    )
+    if decision.assignee_id is not None:
+        event(
+            session,
+            ticket,
+            "assign",
+            "system",
+            assignee_id=decision.assignee_id,
+            rule=decision.assign_rule,
+        )
+    record(
+        session,
+        viewer,
+        "ticket.create",
+        "ticket",
+        ticket.id,
+        {
+            "customer_id": {"before": None, "after": customer.id},
+            "category_code": {"before": None, "after": category.code},
+            "handling_unit_id": {"before": None, "after": decision.handling_unit_id},
+        },
+    )
+    payload = {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject}
+    target_recipient = (
+        f"staff:{decision.assignee_id}"
+        if decision.assignee_id
+        else f"unit:{decision.handling_unit_id}"
+    )
+    notify(session, "ticket.created", target_recipient, payload, f"ticket.created:{ticket.id}")
+    if decision.handling_unit_id != ticket.owning_unit_id:
+        notify(
+            session,
+            "ticket.linked",
+            f"unit:{ticket.owning_unit_id}",
+            payload,
+            f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
+        )
+    return ticket
+
+
+# --- changes --------------------------------------------------------------------------------
+
+
+def get_ticket(
+    session: Session, viewer: Viewer, ticket_id: int, for_update: bool = False
+) -> Ticket:
+    return get_visible(session, Ticket, ticket_id, viewer, for_update=for_update)
+
+
+def _check_version(ticket: Ticket, expected: int) -> None:
+    if ticket.version != expected:
+        raise Conflict(
+            N_("Someone else changed this ticket meanwhile; reload it and try again."),
+            params={"version": ticket.version},
+        )
+
+
+def _flush(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise Conflict(
+            N_("Someone else changed this ticket meanwhile; reload it and try again.")
+        ) from exc
+
+
+def _version(session: Session, ticket: Ticket) -> ServiceLevelVersion | None:
+    if ticket.service_level_version_id is None:
+        return None
+    return session.get(ServiceLevelVersion, ticket.service_level_version_id)
+
+
+def _pauses(state: str, version: ServiceLevelVersion | None) -> bool:
+    return state == "pending" or (state == "on_hold" and bool(version and version.pause_on_hold))
+
+
+def _resume(session: Session, ticket: Ticket, at: datetime) -> None:
+    """Leaving a pause: the due times move by the business time the pause took."""
+    if ticket.paused_at is None:
+        return
+    version = _version(session, ticket)
+    always = bool(version and version.is_24x7)
+    start = ticket.paused_at
+    for name in ("first_response_due", "next_response_due", "resolution_due"):
+        old = getattr(ticket, name)
+        if (
+            old is None
+            or old <= start
+            or (name == "first_response_due" and ticket.first_response_at)
+        ):
+            continue
+        left = sla.minutes_between(session, ticket.handling_unit_id, start, old, always)
+        setattr(ticket, name, sla.due(session, ticket.handling_unit_id, at, left, always))
+    ticket.paused_minutes += sla.minutes_between(
+        session, ticket.handling_unit_id, start, at, always
+    )
+    ticket.paused_at = None
+
+
+def change_state(
+    session: Session, viewer: Viewer, ticket: Ticket, to: str, reason: str = ""
+) -> None:
+    at = now()
+    frm = ticket.state
+    if to == frm:
+        return
+    if not policy.may_move(frm, to):
+        raise Invalid.field("state", N_("A ticket cannot go from {frm} to {to}."), frm=frm, to=to)
+    if frm == "resolved" and to == "open" and not policy.may_reopen(ticket.resolved_at, at):
+        raise Invalid.field("state", N_("Too late to reopen: open a new ticket instead."))
+    version = _version(session, ticket)
+    if _pauses(frm, version) and not _pauses(to, version):
+        _resume(session, ticket, at)
+    if _pauses(to, version) and not _pauses(frm, version):
+        ticket.paused_at = at
+    if to == "resolved":
+        ticket.resolved_at = at
+        always = bool(version and version.is_24x7)
+        ticket.business_minutes_used = max(
+            0.0,
+            sla.minutes_between(session, ticket.handling_unit_id, ticket.created_at, at, always)
+            - ticket.paused_minutes,
+        )
+        ticket.breached_resolution = bool(ticket.resolution_due and at > ticket.resolution_due)
+    if frm == "resolved" and to == "open":
+        ticket.resolved_at = None
+    if to == "closed":
+        ticket.closed_at = at
+    ticket.state = to
+    event(session, ticket, "state", viewer.username, public=True, frm=frm, to=to, reason=reason)
+    record(
+        session,
+        viewer,
+        "ticket.state",
+        "ticket",
+        ticket.id,
+        {"state": {"before": frm, "after": to}},
+    )
+    if to == "resolved":
+        notify(
+            session,
+            "ticket.resolved",
+            f"customer:{ticket.customer_id}",
+            {"ticket_id": ticket.id, "number": ticket.number},
+            f"ticket.resolved:{ticket.id}:{at.isoformat()}",
+        )
+
+
+def update_ticket(session: Session, viewer: Viewer, ticket_id: int, data: TicketUpdate) -> Ticket:
+    ticket = get_ticket(session, viewer, ticket_id, for_update=True)
+    _check_version(ticket, data.version)
+    fields = data.model_dump(exclude_unset=True)
+    if fields.get("state"):
+        change_state(session, viewer, ticket, fields["state"], data.reason)
+    for name in ("priority", "subject", "tags"):
+        value = fields.get(name)
+        if value is not None and value != getattr(ticket, name):
+            before = getattr(ticket, name)
+            setattr(ticket, name, _plain(name, value) if name == "subject" else value)
+            event(session, ticket, "field", viewer.username, field=name, before=before, after=value)
+            record(
+                session,
+                viewer,
+                "ticket.update",
+                "ticket",
+                ticket.id,
+                {name: {"before": before, "after": value}},
+            )
+    ticket.updated_at = now()
+    _flush(session)
+    return ticket
+
+
+def add_message(session: Session, viewer: Viewer, ticket_id: int, data: MessageIn) -> TicketEvent:
+    """An agent's public reply (to the customer) or internal note."""
+    ticket = get_ticket(session, viewer, ticket_id, for_update=True)
+    if ticket.state == "closed":
+        raise Invalid.field("body", N_("The ticket is closed."))
+    at = now()
+    body = clean_html(data.body)
+    row = event(
+        session,
+        ticket,
+        "note" if data.internal else "reply",
+        viewer.username,
+        body=body,
+        public=not data.internal,
+    )
+    if not data.internal:
+        if ticket.first_response_at is None:
+            ticket.first_response_at = at
+            ticket.breached_first_response = bool(
+                ticket.first_response_due and at > ticket.first_response_due
+            )
+        ticket.next_response_due = None
+        if ticket.state == "new":
+            change_state(session, viewer, ticket, "open")
+        notify(
+            session,
+            "ticket.reply",
+            f"customer:{ticket.customer_id}",
+            {"ticket_id": ticket.id, "number": ticket.number},
+            f"ticket.reply:{ticket.id}:{at.isoformat()}",
+        )
+    ticket.updated_at = at
+    _flush(session)
+    return row
+
+
+def customer_reply(session: Session, ticket: Ticket, author: str, body: str) -> TicketEvent:
+    """A reply from the customer (portal, email): reopens pending or resolved tickets and
+    starts the next-response clock."""
+    at = now()
+    row = event(session, ticket, "customer_reply", author, body=clean_html(body), public=True)
+    system = Viewer(
+        staff_id=None,
+        username=author,
+        unit_id=None,
+        unit_path=None,
+        roles=frozenset({"admin"}),
+        channel="portal",
+    )
+    if ticket.state in ("pending", "resolved", "on_hold"):
+        change_state(session, system, ticket, "open", "customer replied")
+    version = _version(session, ticket)
+    if version is not None and ticket.first_response_at is not None:
+        target = targets_for(session, version.id, ticket.priority, ticket.category_code)
+        if target is not None:
+            ticket.next_response_due = sla.due(
+                session, ticket.handling_unit_id, at, target.next_response_minutes, version.is_24x7
+            )
+    ticket.updated_at = at
+    _flush(session)
+    return row
+
+
+def transfer(session: Session, viewer: Viewer, ticket_id: int, data: TransferIn) -> Ticket:
+    """Move a ticket to another unit and/or person, with a reason (recorded)."""
+    ticket = get_ticket(session, viewer, ticket_id, for_update=True)
+    _check_version(ticket, data.version)
+    if not viewer.has_role("agent", "supervisor", "manager"):
+        raise Forbidden()
+    if data.unit_id is None and data.assignee_id is None:
+        raise Invalid.field("unit_id", N_("Name a unit or a person to transfer to."))
+    if data.unit_id is not None:
+        unit = session.get(Unit, data.unit_id)
+        if unit is None or not unit.is_active:
+            raise Invalid.field("unit_id", N_("No such unit."))
+        before = ticket.handling_unit_id
+        ticket.handling_unit_id = unit.id
+        if data.assignee_id is None:
+            ticket.assignee_id = least_loaded_agent(session, unit.id)
+        event(
+            session,
+            ticket,
+            "route",
+            viewer.username,
+            unit_id=unit.id,
+            rule="manual",
+            reason=data.reason,
+            linked=unit.id != ticket.owning_unit_id,
+            previous=before,
+        )
+        notify(
+            session,
+            "ticket.transferred",
+            f"unit:{unit.id}",
+            {"ticket_id": ticket.id, "number": ticket.number, "reason": data.reason},
+            f"ticket.transferred:{ticket.id}:{ticket.version}:{unit.id}",
+        )
+    if data.assignee_id is not None:
+        person = session.scalar(
+            select(Staff.id).where(Staff.id == data.assignee_id, Staff.is_active.is_(True))
+        )
+        if person is None:
+            raise Invalid.field("assignee_id", N_("No such active staff member."))
+        ticket.assignee_id = person
+        event(
+            session,
+            ticket,
+            "assign",
+            viewer.username,
+            assignee_id=person,
+            rule="manual",
+            reason=data.reason,
+        )
+    record(
+        session,
+        viewer,
+        "ticket.transfer",
+        "ticket",
+        ticket.id,
+        {
+            "handling_unit_id": {"before": None, "after": ticket.handling_unit_id},
+            "assignee_id": {"before": None, "after": ticket.assignee_id},
+            "reason": {"before": None, "after": data.reason},
+        },
+    )
+    ticket.updated_at = now()
+    _flush(session)
+    return ticket
+
+
+def events(session: Session, viewer: Viewer, ticket_id: int) -> Any:
+    ticket = get_ticket(session, viewer, ticket_id)
+    return select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)

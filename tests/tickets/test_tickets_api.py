@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from kefu import clock
 from kefu.auth import service as auth
-from kefu.scope import SYSTEM
 from kefu.notifications.models import OutboxMessage
+from kefu.scope import SYSTEM
 from kefu.tickets.models import RoutingRule, Ticket
 from tests.factories import make_customer, make_staff, make_unit, token_for
 from tests.scope_matrix import build_org, check_scope

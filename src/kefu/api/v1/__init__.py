@@ -39,7 +39,7 @@ def create_api() -> FastAPI:
         auth,
         units,
         staff,
-            customers,
+        customers,
         service_levels,
         tiering,
         tickets,

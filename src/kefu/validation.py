@@ -139,6 +139,14 @@ PYDANTIC_MESSAGES = {
     "datetime_parsing": N_("Must be a date and time (ISO 8601)."),
     "datetime_type": N_("Must be a date and time (ISO 8601)."),
     "decimal_parsing": N_("Must be a number."),
+    "decimal_type": N_("Must be a number."),
+    "decimal_max_places": N_("At most {decimal_places} decimal places."),
+    "decimal_max_digits": N_("The number is too large."),
+    "decimal_whole_digits": N_("The number is too large."),
+    "date_parsing": N_("Must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_parsing": N_("Must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_inexact": N_("Must be a date (YYYY-MM-DD)."),
+    "date_type": N_("Must be a date (YYYY-MM-DD)."),
     "float_parsing": N_("Must be a number."),
 }
 FALLBACK = N_("Invalid value.")

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from kefu import schema
+from kefu.cli.importing import import_app
 from kefu.config import get_settings
 from kefu.db import make_engine, make_sessionmaker, unit_of_work
 from kefu.scope import Viewer
@@ -26,6 +27,7 @@ app = typer.Typer(
 )
 token_app = typer.Typer(help="Long-lived API tokens for integrations.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+app.add_typer(import_app, name="import")
 
 
 def cli_viewer() -> Viewer:

@@ -15,6 +15,11 @@ Provider = Callable[[date], bool | None]
 
 
 def china(day: date) -> bool | None:
+    return _china(day)
+
+
+@lru_cache(maxsize=4096)
+def _china(day: date) -> bool | None:
     import chinese_calendar
 
     try:
@@ -39,7 +44,9 @@ def other_country(country: str) -> Provider:
     return provider
 
 
+@lru_cache(maxsize=32)
 def provider_for(country: str) -> Provider:
+    """The provider of a country; the same object each time, so caches keyed by it hit."""
     return china if country.upper() == "CN" else other_country(country.upper())
 
 

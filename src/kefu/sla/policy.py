@@ -13,9 +13,11 @@ that end, not at the next start. Pauses (a ticket pending on the customer) stop 
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from kefu.sla.holidays import Provider
@@ -36,9 +38,16 @@ class Calendar:
     overrides: Mapping[date, tuple[Interval, ...]] = field(default_factory=dict)
     always_open: bool = False  # 7×24
 
-    @property
+    @cached_property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @cached_property
+    def years(self) -> dict[tuple[Provider, int], _Year]:
+        """Working-time timelines per (provider, year), built on demand and kept on the
+        instance: a calendar is immutable, and sla.service caches compiled calendars per
+        calendar version, so each year is computed once per process."""
+        return {}
 
 
 class NoWorkingTime(ValueError):
@@ -105,6 +114,88 @@ def _minus_pauses(
         yield from pieces
 
 
+# --- the fast path: per-year timelines with prefix sums, searched by bisection --------------
+
+
+@dataclass(frozen=True)
+class _Year:
+    starts: tuple[float, ...]  # epoch seconds of each working interval, in order
+    ends: tuple[float, ...]
+    before: tuple[float, ...]  # business seconds of the year before interval i
+    after: tuple[float, ...]  # … up to the end of interval i
+    total: float
+
+
+def _year(cal: Calendar, provider: Provider, year: int) -> _Year:
+    """Every working interval of one local year."""
+    zone = cal.zone
+    starts: list[float] = []
+    ends: list[float] = []
+    before: list[float] = []
+    after: list[float] = []
+    acc = 0.0
+    day = date(year, 1, 1)
+    while day.year == year:
+        for begin, end in day_hours(cal, day, provider):
+            a = datetime.combine(day, begin, zone).timestamp()
+            stop = (
+                datetime.combine(day, end, zone)
+                if end != time(0)
+                else datetime.combine(day + timedelta(days=1), time(0), zone)
+            )
+            b = stop.timestamp()
+            if b > a:
+                starts.append(a)
+                ends.append(b)
+                before.append(acc)
+                acc += b - a
+                after.append(acc)
+        day += timedelta(days=1)
+    return _Year(tuple(starts), tuple(ends), tuple(before), tuple(after), acc)
+
+
+def _timeline(cal: Calendar, provider: Provider, year: int) -> _Year:
+    found = cal.years.get((provider, year))
+    if found is None:
+        found = cal.years[(provider, year)] = _year(cal, provider, year)
+    return found
+
+
+def _position(y: _Year, t: float) -> float:
+    """Business seconds of the year before instant t."""
+    i = bisect_right(y.ends, t)
+    if i >= len(y.starts):
+        return y.total
+    return y.before[i] + max(0.0, t - y.starts[i])
+
+
+def _local_year(cal: Calendar, t: float) -> int:
+    return datetime.fromtimestamp(t, cal.zone).year
+
+
+def _fast_due(cal: Calendar, t: float, seconds: float, provider: Provider) -> float:
+    year = _local_year(cal, t)
+    for offset in range(4):
+        y = _timeline(cal, provider, year + offset)
+        target = (_position(y, t) if offset == 0 else 0.0) + seconds
+        if target <= y.total and y.starts:
+            j = bisect_left(y.after, target)
+            return y.starts[j] + (target - y.before[j])
+        seconds = target - y.total
+    raise NoWorkingTime("no working time within three years")
+
+
+def _fast_between(cal: Calendar, t0: float, t1: float, provider: Provider) -> float:
+    y0, y1 = _local_year(cal, t0), _local_year(cal, t1)
+    total = 0.0
+    for year in range(y0, y1 + 1):
+        y = _timeline(cal, provider, year)
+        a = _position(y, t0) if year == y0 else 0.0
+        b = _position(y, t1) if year == y1 else y.total
+        total += b - a
+    return total
+
+
 def due_at(
     cal: Calendar,
     start: datetime,
@@ -119,6 +210,11 @@ def due_at(
     left = timedelta(minutes=minutes)
     if left <= timedelta(0):
         return start
+    if not pauses:  # the common case: bisection over cached timelines
+        if cal.always_open:
+            return start + left
+        t = _fast_due(cal, start.timestamp(), left.total_seconds(), provider)
+        return datetime.fromtimestamp(t, UTC)
     for a, b in _minus_pauses(_windows(cal, start, provider), pauses or []):
         span = b - a
         if left <= span:
@@ -138,6 +234,10 @@ def business_minutes(
     start, end = start.astimezone(UTC), end.astimezone(UTC)
     if end <= start:
         return 0.0
+    if not pauses:
+        if cal.always_open:
+            return (end - start).total_seconds() / 60
+        return _fast_between(cal, start.timestamp(), end.timestamp(), provider) / 60
     total = timedelta(0)
     for a, b in _minus_pauses(_windows(cal, start, provider), pauses or []):
         if a >= end:

@@ -10,6 +10,7 @@ from kefu import __version__
 from kefu.api.v1 import (
     audit,
     auth,
+    customer_import,
     customers,
     problems,
     service_levels,
@@ -39,6 +40,7 @@ def create_api() -> FastAPI:
         auth,
         units,
         staff,
+        customer_import,
         customers,
         service_levels,
         tiering,

@@ -118,14 +118,17 @@ def test_fast_path_agrees_with_the_reference_walk():
 
     far_past = [(datetime(2000, 1, 1, tzinfo=UTC), datetime(2000, 1, 1, 0, 1, tzinfo=UTC))]
     rng = random.Random(7)
-    cal = Calendar(hours=SPLIT, overrides={date(2026, 12, 24): (), date(2026, 12, 27): (
-        (time(10), time(14)),)})
+    cal = Calendar(
+        hours=SPLIT, overrides={date(2026, 12, 24): (), date(2026, 12, 27): ((time(10), time(14)),)}
+    )
     for _ in range(300):
-        start = sh(2026, rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(24),
-                   rng.randrange(60))
+        start = sh(
+            2026, rng.randrange(1, 13), rng.randrange(1, 29), rng.randrange(24), rng.randrange(60)
+        )
         minutes = rng.choice([1, 30, 61, 240, 960, 4800, 20000, 60000])
         fast = due_at(cal, start, minutes, CN)
         assert fast == due_at(cal, start, minutes, CN, far_past), (start, minutes)
         end = start + (fast - start) * rng.random()
         assert business_minutes(cal, start, end, CN) == pytest.approx(
-            business_minutes(cal, start, end, CN, far_past), abs=1e-6)
+            business_minutes(cal, start, end, CN, far_past), abs=1e-6
+        )

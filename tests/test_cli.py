@@ -47,10 +47,11 @@ def test_create_admin_and_refuse_bad_input(cli_db):
 
 
 def test_demo_then_token(cli_db):
-    r = runner.invoke(app, ["demo", "--customers", "300"])
+    r = runner.invoke(app, ["demo", "--customers", "300", "--tickets", "400"])
     assert r.exit_code == 0, r.output
     assert "admin / kefu-demo-2026" in r.output
     assert "demo customers: 300 customers" in r.output
+    assert "demo tickets: 400 tickets" in r.output
     with unit_of_work(cli_db) as s:
         units = s.scalar(select(func.count()).select_from(Unit))
         counties = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 2))
@@ -63,7 +64,7 @@ def test_demo_then_token(cli_db):
     assert groups > 0 and revenue > 300 * 12
     assert 3 <= cities <= 5 and counties >= 10 and units == 1 + cities + counties
     assert staff >= 30
-    again = runner.invoke(app, ["demo", "--customers", "300"])
+    again = runner.invoke(app, ["demo", "--customers", "300", "--tickets", "400"])
     assert again.exit_code == 0
     with unit_of_work(cli_db) as s:
         assert s.scalar(select(func.count()).select_from(Unit)) == units

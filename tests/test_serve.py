@@ -28,7 +28,13 @@ def test_serve_answers_with_demo_data(tmp_path: Path):
         "KEFU_DATA_DIR": str(tmp_path / "var"),
     }
     kefu = [sys.executable, "-m", "kefu.cli"]
-    subprocess.run([*kefu, "demo"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    subprocess.run(
+        [*kefu, "demo", "--customers", "300", "--tickets", "500"],
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     port = free_port()
     proc = subprocess.Popen(
         [*kefu, "serve", "--port", str(port)],

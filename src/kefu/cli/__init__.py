@@ -162,11 +162,14 @@ def demo(
     customers: Annotated[
         int, typer.Option(help="How many customers to make (groups included).")
     ] = 5200,
+    tickets: Annotated[int, typer.Option(help="How many tickets over the last year.")] = 52000,
 ) -> None:
     """Fill the database with a realistic demo organisation (runs `init` first):
-    units and staff, customers with contacts and three years of revenue, tiered."""
+    units and staff, customers with contacts and three years of revenue, tiered, and a
+    year of tickets."""
     from kefu.demo import customers as demo_customers
     from kefu.demo import organisation
+    from kefu.demo import tickets as demo_tickets
 
     settings = get_settings()
     schema.upgrade(settings.database_url)
@@ -183,6 +186,9 @@ def demo(
         f"demo customers: {made['customers']} customers, {made['contacts']} contacts, "
         f"{made['revenue_records']} revenue records"
     )
+    with unit_of_work(_factory()) as session:
+        service = demo_tickets.build(session, cli_viewer(), count=tickets, progress=say)
+    typer.echo(f"demo tickets: {service['tickets']} tickets, {service['events']} events")
     typer.echo(
         f"sign in as admin / {organisation.DEMO_PASSWORD} (every demo account has this password)"
     )

@@ -154,12 +154,12 @@ def build(
         priority = _weighted(rng, PRIORITIES)
         level = c.service_level or "1A"
         version = levels.get(level)
-        fr_min, res_min = targets.get((version, priority), (240, 4800))
+        fr_min, res_min = targets.get((version or 0, priority), (240, 4800))
         cal = calendar(c.owning_unit_id)
         fr_due = due_at(cal, created, fr_min, provider)  # type: ignore[arg-type]
         res_due = due_at(cal, created, res_min, provider)  # type: ignore[arg-type]
         late = rng.random() < 0.07
-        fr_at = (
+        fr_at: datetime | None = (
             fr_due + timedelta(minutes=rng.randrange(5, 240))
             if late
             else created + (fr_due - created) * rng.uniform(0.05, 0.9)
@@ -171,16 +171,18 @@ def build(
         )
         tid = next_id
         next_id += 1
-        state, resolved_at, closed_at = "closed", res_at, res_at + timedelta(days=3)
+        resolved_at: datetime | None = res_at
+        closed_at: datetime | None = res_at + timedelta(days=3)
+        state = "closed"
         if res_at > current:
             state, resolved_at, closed_at = (
                 rng.choice(["open", "open", "pending", "on_hold"]),
                 None,
                 None,
             )
-            if fr_at > current:
+            if fr_at is not None and fr_at > current:
                 state, fr_at = "new", None
-        elif closed_at > current:
+        elif closed_at is not None and closed_at > current:
             state, closed_at = "resolved", None
         subject = rng.choice(SUBJECTS[category])
         tickets.append(

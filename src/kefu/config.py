@@ -49,6 +49,17 @@ class Settings(BaseSettings):
         30, description="Re-tier every customer when the last applied run is this old (0: off)."
     )
     embedded_worker: bool = Field(True, description="Run the worker loop inside `kefu serve`.")
+    sla_warn_share: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="Share of an SLA target (business time) at which the assignee is warned.",
+    )
+    escalate_parent_after_minutes: int = Field(
+        120,
+        ge=0,
+        description="Minutes after a breach before the parent unit is told (上报).",
+    )
 
 
 _override: Settings | None = None

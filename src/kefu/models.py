@@ -11,6 +11,7 @@ from kefu.sla.models import BusinessCalendar, CalendarOverride
 from kefu.staff.models import Staff, StaffRole
 from kefu.tickets.models import (
     Category,
+    EscalationStep,
     RoutingRule,
     Ticket,
     TicketCollaborator,
@@ -29,6 +30,7 @@ __all__ = [
     "Category",
     "Contact",
     "Customer",
+    "EscalationStep",
     "IdempotencyKey",
     "Industry",
     "LoginAttempt",

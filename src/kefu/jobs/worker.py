@@ -13,13 +13,14 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import housekeeping, retier
+from kefu.jobs import escalate, housekeeping, retier
 
 log = logging.getLogger("kefu.worker")
 
 JOBS: list[tuple[str, Callable[[Session], object]]] = [
     ("housekeeping", housekeeping.run),
     ("retier", retier.run),
+    ("escalate", escalate.run),
 ]
 
 

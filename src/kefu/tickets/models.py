@@ -11,8 +11,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
+    UniqueConstraint,
+    and_,
+    literal_column,
     select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -91,6 +95,23 @@ class Ticket(Base):
     business_minutes_used: Mapped[float | None] = mapped_column(Float)
     breached_first_response: Mapped[bool] = mapped_column(default=False)
     breached_resolution: Mapped[bool] = mapped_column(default=False)
+    # When to warn the assignee: a share of each target in business time, set whenever the
+    # due time is set (kefu.tickets.escalation.warn_instant), so never after it, and moved
+    # with it after a pause. The escalation sweep finds due tickets through it.
+    first_response_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    next_response_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolution_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Customer replies that started a next-response clock: each cycle has its own ladder.
+    next_response_cycle: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # How far up the escalation ladder each target went: 0 not yet, 1 assignee warned,
+    # 2 unit head told (breach), 3 parent unit told. The sweep's indexes read it.
+    first_response_escalation: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default="0"
+    )
+    next_response_escalation: Mapped[int] = mapped_column(
+        SmallInteger, default=0, server_default="0"
+    )
+    resolution_escalation: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     created_by: Mapped[str] = mapped_column(String(100))
     # "api:<caller>:<key>" or "email:<message-id>": a retried intake finds its first ticket.
     idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)
@@ -163,3 +184,89 @@ class RoutingRule(Base):
     function: Mapped[str | None] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(default=True)
+
+
+# --- SLA escalation ladder --------------------------------------------------------------------
+
+ESCALATION_TARGETS = ("first_response", "next_response", "resolution")
+ESCALATION_STAGES = ("warn", "breach", "parent")
+ESCALATION_LEVELS = {"warn": 1, "breach": 2, "parent": 3}  # Ticket.<target>_escalation
+
+# A target's clock runs on an open, unpaused ticket until it is met. Constants are written as
+# SQL literals (not bound parameters), so that the sweep's WHERE clauses, which repeat these
+# conditions, imply the partial indexes below on both databases.
+_OPEN_UNPAUSED = and_(
+    Ticket.state.in_([literal_column(f"'{s}'") for s in ("new", "open", "pending", "on_hold")]),
+    Ticket.paused_at.is_(None),
+)
+SLA_RUNNING: dict[str, ColumnElement[bool]] = {
+    "first_response": and_(_OPEN_UNPAUSED, Ticket.first_response_at.is_(None)),
+    "next_response": and_(_OPEN_UNPAUSED, Ticket.next_response_due.is_not(None)),
+    "resolution": and_(_OPEN_UNPAUSED, Ticket.resolved_at.is_(None)),
+}
+# Per target: (due time, warning instant, escalation level) columns.
+SLA_COLUMNS: dict[str, tuple[Any, Any, Any]] = {
+    "first_response": (
+        Ticket.first_response_due,
+        Ticket.first_response_warn_at,
+        Ticket.first_response_escalation,
+    ),
+    "next_response": (
+        Ticket.next_response_due,
+        Ticket.next_response_warn_at,
+        Ticket.next_response_escalation,
+    ),
+    "resolution": (Ticket.resolution_due, Ticket.resolution_warn_at, Ticket.resolution_escalation),
+}
+# Running and not yet breached (warn and breach stages) / breached, parent not yet told.
+SLA_BEFORE_BREACH = {
+    t: and_(SLA_RUNNING[t], SLA_COLUMNS[t][2] < literal_column("2")) for t in ESCALATION_TARGETS
+}
+SLA_AFTER_BREACH = {
+    t: and_(SLA_RUNNING[t], SLA_COLUMNS[t][2] == literal_column("2")) for t in ESCALATION_TARGETS
+}
+
+
+def _partial(name: str, column: Any, where: ColumnElement[bool]) -> Index:
+    return Index(name, column, postgresql_where=where, sqlite_where=where)
+
+
+# What the escalation sweep reads, one index per claim: tickets before their breach by
+# warning instant (warn_at <= due, so it finds the breached ones too), and breached ones
+# by due time. A ticket leaves both once its target is met, it pauses, or it climbed the
+# whole ladder, so they hold only what may still escalate.
+for _target in ESCALATION_TARGETS:
+    _due, _warn_at, _level = SLA_COLUMNS[_target]
+    _partial(f"ix_tickets_sla_{_target}_pending", _warn_at, SLA_BEFORE_BREACH[_target])
+    _partial(f"ix_tickets_sla_{_target}_breached", _due, SLA_AFTER_BREACH[_target])
+del _target, _due, _warn_at, _level
+
+
+class EscalationStep(Base):
+    """One rung of the SLA escalation ladder taken for a ticket: the proof that it happened.
+
+    Unique per (ticket, target, cycle, stage), so each step happens exactly once; `cycle` is
+    0 for first response and resolution and the ticket's next-response cycle otherwise.
+    `sweep` names the sweep that claimed the row, whose timeline events and outbox rows are
+    written from it in the same transaction.
+    """
+
+    __tablename__ = "escalation_steps"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "target", "cycle", "stage"),
+        CheckConstraint(
+            "target IN ('first_response', 'next_response', 'resolution')", name="target"
+        ),
+        CheckConstraint("stage IN ('warn', 'breach', 'parent')", name="stage"),
+        Index("ix_escalation_steps_sweep", "sweep"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    target: Mapped[str] = mapped_column(String(20))
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    stage: Mapped[str] = mapped_column(String(10))
+    due: Mapped[datetime] = mapped_column(UTCDateTime())
+    recipient: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    sweep: Mapped[str] = mapped_column(String(32))

@@ -25,7 +25,7 @@ from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion
 from kefu.service_levels.service import targets_for
 from kefu.sla import service as sla
 from kefu.staff.models import Staff, StaffRole
-from kefu.tickets import policy
+from kefu.tickets import escalation, policy
 from kefu.tickets.models import Category, RoutingRule, Ticket, TicketEvent
 from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
 from kefu.units.models import Unit, UnitFunction
@@ -240,6 +240,16 @@ def open_ticket(
             ticket.resolution_due = sla.due(
                 session, decision.handling_unit_id, at, target.resolution_minutes, version.is_24x7
             )
+            ticket.first_response_warn_at = escalation.warn_instant(
+                session,
+                decision.handling_unit_id,
+                at,
+                target.first_response_minutes,
+                version.is_24x7,
+            )
+            ticket.resolution_warn_at = escalation.warn_instant(
+                session, decision.handling_unit_id, at, target.resolution_minutes, version.is_24x7
+            )
     session.add(ticket)
     session.flush()
     event(
@@ -342,12 +352,19 @@ def _resume(session: Session, ticket: Ticket, at: datetime) -> None:
     version = _version(session, ticket)
     always = bool(version and version.is_24x7)
     start = ticket.paused_at
-    for name in ("first_response_due", "next_response_due", "resolution_due"):
+    for name in (
+        "first_response_due",
+        "next_response_due",
+        "resolution_due",
+        "first_response_warn_at",
+        "next_response_warn_at",
+        "resolution_warn_at",
+    ):
         old = getattr(ticket, name)
         if (
             old is None
             or old <= start
-            or (name == "first_response_due" and ticket.first_response_at)
+            or (name.startswith("first_response") and ticket.first_response_at)
         ):
             continue
         left = sla.minutes_between(session, ticket.handling_unit_id, start, old, always)
@@ -453,7 +470,7 @@ def add_message(session: Session, viewer: Viewer, ticket_id: int, data: MessageI
             ticket.breached_first_response = bool(
                 ticket.first_response_due and at > ticket.first_response_due
             )
-        ticket.next_response_due = None
+        ticket.next_response_due = ticket.next_response_warn_at = None
         if ticket.state == "new":
             change_state(session, viewer, ticket, "open")
         notify(
@@ -490,6 +507,12 @@ def customer_reply(session: Session, ticket: Ticket, author: str, body: str) -> 
             ticket.next_response_due = sla.due(
                 session, ticket.handling_unit_id, at, target.next_response_minutes, version.is_24x7
             )
+            ticket.next_response_warn_at = escalation.warn_instant(
+                session, ticket.handling_unit_id, at, target.next_response_minutes, version.is_24x7
+            )
+            # A new wait for an answer: a ladder of its own.
+            ticket.next_response_cycle += 1
+            ticket.next_response_escalation = 0
     ticket.updated_at = at
     _flush(session)
     return row

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from kefu.audit.service import record
 from kefu.clock import now
+from kefu.config import get_settings
 from kefu.customers.models import Customer
 from kefu.db import is_postgres
 from kefu.scope import Viewer
@@ -116,6 +117,7 @@ def build(
     }
     calendars: dict[int, object] = {}
     provider = holidays.china
+    share = get_settings().sla_warn_share
 
     def calendar(unit_id: int):  # type: ignore[no-untyped-def]
         if unit_id not in calendars:
@@ -158,6 +160,9 @@ def build(
         cal = calendar(c.owning_unit_id)
         fr_due = due_at(cal, created, fr_min, provider)  # type: ignore[arg-type]
         res_due = due_at(cal, created, res_min, provider)  # type: ignore[arg-type]
+        # Warning instants, as the intake sets them: the sweep escalates open demo tickets.
+        fr_warn = due_at(cal, created, fr_min * share, provider)  # type: ignore[arg-type]
+        res_warn = due_at(cal, created, res_min * share, provider)  # type: ignore[arg-type]
         late = rng.random() < 0.07
         fr_at: datetime | None = (
             fr_due + timedelta(minutes=rng.randrange(5, 240))
@@ -205,6 +210,8 @@ def build(
                 "service_level": level,
                 "service_level_version_id": version,
                 "first_response_due": fr_due,
+                "first_response_warn_at": fr_warn,
+                "resolution_warn_at": res_warn,
                 "next_response_due": None,
                 "resolution_due": res_due,
                 "first_response_at": fr_at,

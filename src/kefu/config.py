@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     retier_interval_days: int = Field(
         30, description="Re-tier every customer when the last applied run is this old (0: off)."
     )
+    attachment_max_mb: float = Field(20.0, description="Largest attachment accepted, in MB.")
+    attachment_kinds: list[str] = Field(
+        default_factory=lambda: [
+            "pdf",
+            "png",
+            "jpeg",
+            "gif",
+            "webp",
+            "text",
+            "docx",
+            "xlsx",
+            "pptx",
+            "zip",
+        ],
+        description="Kinds of attachment accepted, recognised by content (JSON list).",
+    )
     embedded_worker: bool = Field(True, description="Run the worker loop inside `kefu serve`.")
     sla_warn_share: float = Field(
         0.75,

@@ -14,6 +14,7 @@ from kefu.tickets.models import (
     EscalationStep,
     RoutingRule,
     Ticket,
+    TicketAttachment,
     TicketCollaborator,
     TicketEvent,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "Staff",
     "StaffRole",
     "Ticket",
+    "TicketAttachment",
     "TicketCollaborator",
     "TicketEvent",
     "TierHistory",

@@ -270,3 +270,20 @@ class EscalationStep(Base):
     recipient: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     sweep: Mapped[str] = mapped_column(String(32))
+
+
+class TicketAttachment(Base):
+    """A file on a ticket. Stored by content hash under the data dir, outside any web root;
+    served only through an access-checked download."""
+
+    __tablename__ = "ticket_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))  # what the content is (filetypes.KINDS)
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from kefu.api.v1.common import (
     Cursor,
@@ -17,7 +18,7 @@ from kefu.api.v1.common import (
 from kefu.api.v1.deps import CurrentViewer, Db
 from kefu.pagination import paginate
 from kefu.sla import service as sla
-from kefu.tickets import queries
+from kefu.tickets import attachments, queries
 from kefu.tickets import service as tickets
 from kefu.tickets.models import Ticket, TicketEvent
 from kefu.tickets.schemas import (
@@ -198,3 +199,57 @@ def unit_calendar(unit_id: int, viewer: CurrentViewer, db: Db) -> dict[str, obje
     unit = units.get_unit(db, viewer, unit_id)
     row = sla.calendar_row_for_unit(db, unit.id)
     return sla.describe(row) if row else {}
+
+
+class AttachmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    filename: str
+    kind: str
+    content_type: str
+    size: int
+    uploaded_by: str
+    created_at: datetime
+
+
+@router.post(
+    "/{ticket_id}/attachments",
+    status_code=201,
+    response_model=AttachmentOut,
+    summary="Attach a file (size and kind limits from the settings)",
+)
+def upload_attachment(
+    ticket_id: int, request: Request, file: UploadFile, viewer: CurrentViewer, db: Db
+) -> JSONResponse:
+    # Read at most one byte past the limit, so an oversized upload costs no more memory.
+    data = file.file.read(attachments.max_bytes() + 1)
+    row = attachments.add_attachment(db, viewer, ticket_id, file.filename or "", data)
+    body = AttachmentOut.model_validate(row)
+    return created(
+        request,
+        body,
+        f"{request.scope.get('root_path', '')}/tickets/{ticket_id}/attachments/{body.id}",
+    )
+
+
+@router.get("/{ticket_id}/attachments", response_model=list[AttachmentOut])
+def list_attachments(ticket_id: int, viewer: CurrentViewer, db: Db) -> list[AttachmentOut]:
+    return [AttachmentOut.model_validate(a) for a in attachments.attachments(db, viewer, ticket_id)]
+
+
+@router.get(
+    "/{ticket_id}/attachments/{attachment_id}",
+    response_class=FileResponse,
+    summary="Download an attachment (visibility checked)",
+)
+def download_attachment(
+    ticket_id: int, attachment_id: int, viewer: CurrentViewer, db: Db
+) -> FileResponse:
+    row, path = attachments.open_attachment(db, viewer, ticket_id, attachment_id)
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        filename=row.filename,
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+    )

@@ -29,6 +29,7 @@ class NavItem:
 
 SECTIONS: list[Section] = [
     Section("workspace", N_("Workspace")),
+    Section("customers", N_("Customers")),
     Section("organisation", N_("Organisation")),
     Section("admin", N_("Administration")),
 ]
@@ -39,6 +40,9 @@ NAV: list[NavItem] = [
     NavItem("organisation", N_("Staff"), "/staff", accesskey="s"),
     NavItem("admin", N_("Audit log"), "/audit", roles=("admin",), accesskey="l"),
     NavItem("admin", N_("API tokens"), "/tokens", roles=("admin",), accesskey="k"),
+    NavItem("customers", N_("Customer archives"), "/customers", accesskey="c"),
+    NavItem("admin", N_("Tiering rules"), "/tiering", roles=("admin",), accesskey="t"),
+    NavItem("admin", N_("Service levels"), "/service-levels", roles=("admin",), accesskey="v"),
 ]
 
 

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu.errors import HTTP_TITLES, DomainError, NotFound
 from kefu.i18n import N_
-from kefu.web import audit, auth, staff, tokens, units
+from kefu.web import audit, auth, customers, service_levels, staff, tiering, tokens, units
 from kefu.web.common import LoginRequired, here, is_htmx, render
 
 Messages = list[tuple[str, dict[str, Any]]]  # (msgid, params), translated by the template
@@ -20,7 +20,7 @@ NOTHING_HERE = N_("There is nothing here, or it is not yours to see.")
 
 
 def install(app: FastAPI) -> None:
-    for module in (auth, units, staff, audit, tokens):
+    for module in (auth, units, staff, audit, tokens, customers, tiering, service_levels):
         app.include_router(module.router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(DomainError, on_domain_error)

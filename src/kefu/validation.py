@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -170,6 +171,10 @@ def pydantic_errors(errors: Any) -> list[FieldError]:
             out.append(FieldError(name, original.msgid, dict(original.params)))
             continue
         msgid = PYDANTIC_MESSAGES.get(err["type"], FALLBACK)
-        params = {k: v for k, v in ctx.items() if isinstance(v, str | int | float)}
+        params = {
+            k: str(v) if isinstance(v, Decimal) else v
+            for k, v in ctx.items()
+            if isinstance(v, str | int | float | Decimal)
+        }
         out.append(FieldError(field_name(err["loc"]), msgid, params))
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -110,10 +110,13 @@ def format_datetime(value: datetime | None, tz: str = "Asia/Shanghai", fmt: str 
     return _format_datetime(value.astimezone(ZoneInfo(tz)), fmt, locale=get_locale())
 
 
-def format_date(value: datetime | None, tz: str = "Asia/Shanghai") -> str:
+def format_date(value: datetime | date | None, tz: str = "Asia/Shanghai") -> str:
+    """A date per locale; an instant is shown on its day in `tz`."""
     if value is None:
         return ""
-    return _format_date(value.astimezone(ZoneInfo(tz)), "medium", locale=get_locale())
+    if isinstance(value, datetime):
+        value = value.astimezone(ZoneInfo(tz)).date()
+    return _format_date(value, "medium", locale=get_locale())
 
 
 def format_number(value: int | float | Decimal) -> str:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.orm import Session
 
 from kefu.errors import Invalid
@@ -41,7 +41,7 @@ def _plain(value: Any) -> Any:
 def _typed(col: Any, value: Any) -> Any:
     """A cursor value back in its column's Python type (the cursor is JSON)."""
     try:
-        kind = col.type.python_type
+        kind = getattr(col.type, "impl_instance", col.type).python_type  # through decorators
     except NotImplementedError:
         return value
     try:
@@ -93,7 +93,13 @@ def paginate(
     if cursor:
         after = [_typed(c, v) for c, v in zip(cols, decode_cursor(cursor, len(cols)), strict=True)]
         left = cols[0] if len(cols) == 1 else tuple_(*cols)
-        right = after[0] if len(cols) == 1 else tuple_(*after)
+        # Typed binds: inside tuple_() a plain value would skip the column's type (e.g.
+        # UTCDateTime's SQLite format) and compare as the wrong string.
+        right = (
+            after[0]
+            if len(cols) == 1
+            else tuple_(*[literal(v, c.type) for c, v in zip(cols, after, strict=True)])
+        )
         stmt = stmt.where(left < right if descending else left > right)
     stmt = stmt.order_by(*[c.desc() if descending else c for c in cols]).limit(limit + 1)
     rows = list(session.scalars(stmt))

@@ -29,9 +29,41 @@ ACTIONS = {
     "staff.update": N_("Staff member changed"),
     "token.create": N_("API token created"),
     "token.revoke": N_("API token revoked"),
+    "customer.create": N_("Customer created"),
+    "customer.update": N_("Customer changed"),
+    "customer.import": N_("File imported"),
+    "customer.import_create": N_("Customer created by an import"),
+    "customer.import_update": N_("Customer changed by an import"),
+    "customer.pin": N_("Tier pinned"),
+    "customer.unpin": N_("Tier pin removed"),
+    "contact.create": N_("Contact added"),
+    "contact.update": N_("Contact changed"),
+    "contact.delete": N_("Contact deleted"),
+    "contact.import_create": N_("Contact added by an import"),
+    "contact.import_update": N_("Contact changed by an import"),
+    "revenue.create": N_("Revenue recorded"),
+    "revenue.import_create": N_("Revenue recorded by an import"),
+    "revenue.import_update": N_("Revenue changed by an import"),
+    "tiering.ruleset": N_("Tiering rules changed"),
+    "tiering.run": N_("Tiering run"),
+    "tiering.apply": N_("Tiering run applied"),
+    "service_level.update": N_("Service level changed"),
+    "ticket.create": N_("Ticket created"),
+    "ticket.state": N_("Ticket state changed"),
+    "ticket.update": N_("Ticket changed"),
+    "ticket.transfer": N_("Ticket transferred"),
+    "ticket.attachment": N_("Attachment added to a ticket"),
 }
 # Where an object of each type is shown.
-OBJECT_URLS = {"unit": "/units/{id}", "staff": "/staff/{id}", "api_token": "/tokens"}
+OBJECT_URLS = {
+    "unit": "/units/{id}",
+    "staff": "/staff/{id}",
+    "api_token": "/tokens",
+    "customer": "/customers/{id}",
+    "ticket": "/tickets/{id}",
+    "service_level": "/service-levels/{id}",
+    "tiering_run": "/tiering/runs/{id}",
+}
 
 
 def _day(value: str, field: str, errors: list[FieldError]) -> date | None:

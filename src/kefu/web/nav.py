@@ -36,11 +36,13 @@ SECTIONS: list[Section] = [
 
 NAV: list[NavItem] = [
     NavItem("workspace", N_("Home"), "/", accesskey="h"),
+    NavItem("workspace", N_("Ticket queues"), "/tickets", accesskey="q"),
     NavItem("organisation", N_("Units"), "/units", accesskey="u"),
     NavItem("organisation", N_("Staff"), "/staff", accesskey="s"),
     NavItem("admin", N_("Audit log"), "/audit", roles=("admin",), accesskey="l"),
     NavItem("admin", N_("API tokens"), "/tokens", roles=("admin",), accesskey="k"),
     NavItem("customers", N_("Customer archives"), "/customers", accesskey="c"),
+    NavItem("customers", N_("Import"), "/customers/import", roles=("supervisor", "manager")),
     NavItem("admin", N_("Tiering rules"), "/tiering", roles=("admin",), accesskey="t"),
     NavItem("admin", N_("Service levels"), "/service-levels", roles=("admin",), accesskey="v"),
 ]

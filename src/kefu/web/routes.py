@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from kefu.errors import HTTP_TITLES, DomainError, NotFound
 from kefu.i18n import N_
 from kefu.web import audit, auth, customers, service_levels, staff, tiering, tokens, units
+from kefu.web import customer_import as import_pages
+from kefu.web import tickets as ticket_pages
 from kefu.web.common import LoginRequired, here, is_htmx, render
 
 Messages = list[tuple[str, dict[str, Any]]]  # (msgid, params), translated by the template
@@ -20,8 +22,11 @@ NOTHING_HERE = N_("There is nothing here, or it is not yours to see.")
 
 
 def install(app: FastAPI) -> None:
+    # Before customers: /customers/import is not /customers/{customer_id}.
+    app.include_router(import_pages.router, include_in_schema=False)
     for module in (auth, units, staff, audit, tokens, customers, tiering, service_levels):
         app.include_router(module.router, include_in_schema=False)
+    app.include_router(ticket_pages.router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

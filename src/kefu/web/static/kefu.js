@@ -50,3 +50,52 @@
   }
   document.addEventListener("DOMContentLoaded", function () { fadeNotices(); });
 })();
+
+// Tickets: live SLA timers and the ticket page's keys (the server renders both first).
+(function () {
+  "use strict";
+
+  // H:MM left (negative when overdue), as kefu.web.tickets.clock_text writes it.
+  function clockText(ms) {
+    var minutes = Math.floor(Math.abs(ms) / 60000);
+    var mm = minutes % 60;
+    return (ms < 0 ? "\u2212" : "") + Math.floor(minutes / 60) + ":" + (mm < 10 ? "0" : "") + mm;
+  }
+
+  function tone(el, left) {
+    if (el.hasAttribute("data-breached") || left < 0) { return "breached"; }
+    var whole = Date.parse(el.getAttribute("data-due")) - Date.parse(el.getAttribute("data-start"));
+    var share = whole > 0 ? left / whole : 1;
+    return share < 0.25 ? "red" : share <= 0.5 ? "amber" : "green";
+  }
+
+  function tick() {
+    var at = Date.now();
+    document.querySelectorAll(".sla[data-due]").forEach(function (el) {
+      var left = Date.parse(el.getAttribute("data-due")) - at;
+      if (isNaN(left)) { return; }
+      el.textContent = clockText(left);
+      ["green", "amber", "red", "breached"].forEach(function (t) { el.classList.remove("sla-" + t); });
+      el.classList.add("sla-" + tone(el, left));
+    });
+  }
+  document.addEventListener("DOMContentLoaded", tick);
+  document.addEventListener("htmx:afterSettle", tick);
+  setInterval(tick, 15000);
+
+  function typing(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  // A single key focuses the field marked data-shortcut="<key>" (r: reply, n: note).
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.key.length !== 1 || typing(document.activeElement)) { return; }
+    var field = document.querySelector('[data-shortcut="' + e.key.toLowerCase() + '"]');
+    if (field) { e.preventDefault(); field.scrollIntoView({ block: "center" }); field.focus(); }
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && document.activeElement && document.activeElement.hasAttribute("data-shortcut")) {
+      document.activeElement.blur();
+    }
+  });
+})();

@@ -1,0 +1,571 @@
+"""The agent console: queues with live SLA timers, the ticket page (timeline, reply, note,
+state, transfer, attachments) and agent intake for phone, walk-in and visit tickets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, UploadFile
+
+from kefu.clock import now
+from kefu.customers import queries as customer_queries
+from kefu.customers.models import Contact, Customer
+from kefu.errors import Conflict, FieldError, Invalid
+from kefu.i18n import N_, get_locale
+from kefu.pagination import paginate
+from kefu.staff import queries as staff_queries
+from kefu.staff.models import Staff
+from kefu.tickets import attachments, escalation, policy, queries
+from kefu.tickets import service as tickets
+from kefu.tickets.models import Category, Ticket, TicketEvent
+from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
+from kefu.units.models import Unit
+from kefu.web.common import (
+    CurrentMe,
+    Db,
+    Form,
+    Me,
+    PostedForm,
+    all_rows,
+    optional,
+    parse,
+    redirect,
+    render,
+    text,
+    tr,
+    url_with,
+)
+from kefu.web.units import visible_tree
+
+router = APIRouter()
+
+PAGE_SIZE = 25
+SEARCH_LIMIT = 10
+
+# Labels of stored codes (the codes stay English in the database and the API).
+STATE_LABELS = {
+    "new": N_("New"),
+    "open": N_("In progress"),
+    "pending": N_("Waiting on the customer"),
+    "on_hold": N_("On hold"),
+    "resolved": N_("Resolved"),
+    "closed": N_("Closed"),
+}
+PRIORITY_LABELS = {
+    "urgent": N_("Urgent"),
+    "high": N_("High"),
+    "normal": N_("Normal"),
+    "low": N_("Low"),
+}
+CHANNEL_LABELS = {
+    "portal": N_("Customer portal"),
+    "email": N_("E-mail"),
+    "api": N_("API"),
+    "phone": N_("Phone"),
+    "walk_in": N_("Walk-in"),
+    "visit": N_("Visit"),
+}
+AGENT_CHANNELS = ("phone", "walk_in", "visit")
+TIERS = ("A", "B", "C")
+LEVELS = ("5A", "4A", "3A", "2A", "1A")
+TARGET_LABELS = {
+    "first_response": N_("First response"),
+    "next_response": N_("Next response"),
+    "resolution": N_("Resolution"),
+}
+RULE_LABELS = {
+    "owning_unit": N_("the owning unit"),
+    "site_region": N_("the site's region (linked service)"),
+    "account_manager": N_("the account manager"),
+    "least_loaded": N_("the least-loaded agent"),
+    "unassigned": N_("nobody available"),
+    "manual": N_("manual transfer"),
+}
+BREACHED_OPTIONS = [("yes", N_("Breached")), ("no", N_("Not breached"))]
+VIEWS = {"mine": N_("My queue"), "unit": N_("My unit's queue")}
+CONFLICT = N_("Someone else changed this ticket meanwhile; reload it and try again.")
+CHANNEL_REFUSED = N_("Agent entry takes phone, walk-in or visit tickets.")
+PICK_CUSTOMER = N_("Choose the customer first.")
+NOTICES = {
+    "created": N_("Ticket created."),
+    "replied": N_("Reply sent."),
+    "noted": N_("Internal note added."),
+    "saved": N_("Saved."),
+    "transferred": N_("Transferred."),
+    "attached": N_("File attached."),
+}
+
+
+def rule_label(rule: str | None) -> str:
+    if rule and rule.startswith("category_function:"):
+        return tr(N_("the unit with the function {function}"), function=rule.split(":", 1)[1])
+    return tr(RULE_LABELS.get(rule or "", rule or ""))
+
+
+def sla_title(data: dict[str, Any]) -> str:
+    try:
+        return tr(escalation.title(str(data.get("target")), str(data.get("stage"))))
+    except KeyError:
+        return tr(N_("SLA event"))
+
+
+# --- SLA timers -------------------------------------------------------------------------------
+
+
+def clock_text(seconds: float) -> str:
+    """Remaining time as H:MM, negative when overdue (the same format as kefu.js)."""
+    sign = "−" if seconds < 0 else ""
+    minutes = int(abs(seconds) // 60)
+    return f"{sign}{minutes // 60}:{minutes % 60:02d}"
+
+
+@dataclass(frozen=True)
+class Timer:
+    """One SLA target's clock: the remaining time and its share of the whole target."""
+
+    target: str  # first_response, next_response, resolution
+    start: datetime
+    due: datetime
+    at: datetime  # now, or when the clock paused
+    breached: bool
+    paused: bool
+
+    @property
+    def label(self) -> str:
+        return TARGET_LABELS[self.target]
+
+    @property
+    def remaining(self) -> float:
+        return (self.due - self.at).total_seconds()
+
+    @property
+    def share(self) -> float:
+        whole = (self.due - self.start).total_seconds()
+        return self.remaining / whole if whole > 0 else (1.0 if self.remaining > 0 else -1.0)
+
+    @property
+    def tone(self) -> str:
+        if self.breached or self.remaining < 0:
+            return "breached"
+        if self.share < 0.25:
+            return "red"
+        if self.share <= 0.5:
+            return "amber"
+        return "green"
+
+    @property
+    def text(self) -> str:
+        return clock_text(self.remaining)
+
+
+def timers(ticket: Ticket, at: datetime | None = None) -> list[Timer]:
+    """The running (or paused) clocks of a ticket; none once it is resolved or closed."""
+    if ticket.state in ("resolved", "closed"):
+        return []
+    at = at or now()
+    paused = ticket.paused_at is not None
+    when_ = ticket.paused_at if ticket.paused_at is not None else at
+    out = []
+    if ticket.first_response_at is None and ticket.first_response_due is not None:
+        out.append(
+            Timer(
+                "first_response",
+                ticket.created_at,
+                ticket.first_response_due,
+                when_,
+                ticket.breached_first_response,
+                paused,
+            )
+        )
+    if ticket.next_response_due is not None:
+        out.append(
+            Timer(
+                "next_response", ticket.updated_at, ticket.next_response_due, when_, False, paused
+            )
+        )
+    if ticket.resolution_due is not None:
+        out.append(
+            Timer(
+                "resolution",
+                ticket.created_at,
+                ticket.resolution_due,
+                when_,
+                ticket.breached_resolution,
+                paused,
+            )
+        )
+    return out
+
+
+# --- look-ups of what a page shows beside its tickets -------------------------------------------
+
+
+def categories(db: Session) -> list[tuple[str, str]]:
+    zh = get_locale() == "zh_CN"
+    return [(c.code, c.name_zh if zh else c.name_en) for c in queries.categories(db)]
+
+
+def category_name(db: Session, code: str) -> str:
+    row = db.get(Category, code)
+    if row is None:
+        return code
+    return row.name_zh if get_locale() == "zh_CN" else row.name_en
+
+
+def visible_customer(db: Session, me: Me, customer_id: int | None) -> Customer | None:
+    if customer_id is None:
+        return None
+    stmt = customer_queries.customers(db, me.viewer).where(Customer.id == customer_id)
+    return db.scalars(stmt).first()
+
+
+def contacts_of(db: Session, customer: Customer | None) -> list[Contact]:
+    if customer is None:
+        return []
+    return list(db.scalars(customer_queries.contacts(customer.id).order_by(Contact.id)))
+
+
+# --- queues -----------------------------------------------------------------------------------
+
+
+def _choice(value: str, allowed: Any) -> str:
+    return value if value in allowed else ""
+
+
+@router.get("/tickets")
+def queue(request: Request, me: CurrentMe, db: Db) -> Response:
+    p = request.query_params
+    view = _choice(p.get("view", ""), VIEWS) or "mine"
+    cats = categories(db)
+    filters = Form(
+        {
+            "view": view,
+            "state": _choice(p.get("state", ""), policy.OPEN_STATES),
+            "priority": _choice(p.get("priority", ""), PRIORITY_LABELS),
+            "category": _choice(p.get("category", ""), {c for c, _ in cats}),
+            "tier": _choice(p.get("tier", ""), TIERS),
+            "service_level": _choice(p.get("service_level", ""), LEVELS),
+            "breached": _choice(p.get("breached", ""), ("yes", "no")),
+            "q": (p.get("q") or "").strip()[:100],
+        },
+        key="filter",
+    )
+    v = filters.values
+    stmt = queries.tickets(
+        db,
+        me.viewer,
+        open_only=True,
+        state=v["state"] or None,
+        priority=v["priority"] or None,
+        category_code=v["category"] or None,
+        tier=v["tier"] or None,
+        service_level=v["service_level"] or None,
+        breached={"yes": True, "no": False}.get(v["breached"]),
+        unit_id=me.unit_id if view == "unit" else None,
+        assignee_id=me.id if view == "mine" else None,
+        q=v["q"] or None,
+    )
+    cursor = p.get("cursor") or None
+    page = paginate(
+        db, stmt, key=(Ticket.resolution_due, Ticket.id), limit=PAGE_SIZE, cursor=cursor
+    )
+    rows = page.items
+    at = now()
+    ctx = {
+        "view": view,
+        "views": VIEWS,
+        "filters": filters,
+        "tickets": rows,
+        "timers": {t.id: timers(t, at) for t in rows},
+        "customers": queries.rows_by_id(db, Customer, {t.customer_id for t in rows}),
+        "people": queries.rows_by_id(db, Staff, {t.assignee_id for t in rows}),
+        "units": queries.rows_by_id(db, Unit, {t.handling_unit_id for t in rows}),
+        "state_options": [(s, STATE_LABELS[s]) for s in policy.OPEN_STATES],
+        "priority_options": list(PRIORITY_LABELS.items()),
+        "category_options": cats,
+        "tier_options": [(t, t) for t in TIERS],
+        "level_options": [(lv, lv) for lv in LEVELS],
+        "breached_options": BREACHED_OPTIONS,
+        "first_url": url_with(request, cursor=None) if cursor else None,
+        "next_url": url_with(request, cursor=page.next_cursor) if page.next_cursor else None,
+        **LABELS,
+    }
+    return render(request, "tickets/queue.html", ctx, fragment="results")
+
+
+LABELS = {
+    "STATE_LABELS": STATE_LABELS,
+    "PRIORITY_LABELS": PRIORITY_LABELS,
+    "CHANNEL_LABELS": CHANNEL_LABELS,
+}
+
+
+# --- the ticket page --------------------------------------------------------------------------
+
+
+def _message_form(kind: str) -> Form:
+    return Form({"body": ""}, key=kind)
+
+
+def _ticket_page(
+    request: Request,
+    db: Session,
+    me: Me,
+    ticket_id: int,
+    *,
+    status: int = 200,
+    **forms: Form,
+) -> Response:
+    ticket = tickets.get_ticket(db, me.viewer, ticket_id)  # out of scope: 404
+    events = all_rows(db, tickets.events(db, me.viewer, ticket.id), key=TicketEvent.id)
+    files = {a.id: a for a in attachments.attachments(db, me.viewer, ticket.id)}
+    unit_ids = {ticket.owning_unit_id, ticket.handling_unit_id}
+    staff_ids = {ticket.assignee_id}
+    for e in events:
+        unit_ids |= {e.data.get("unit_id"), e.data.get("previous")}
+        staff_ids.add(e.data.get("assignee_id"))
+    units_by_id = queries.rows_by_id(db, Unit, unit_ids)
+    handling = units_by_id.get(ticket.handling_unit_id)
+    tz = handling.timezone if handling else me.tz
+    moves = sorted(policy.TRANSITIONS.get(ticket.state, frozenset()), key=list(STATE_LABELS).index)
+    ctx = {
+        "ticket": ticket,
+        "events": events,
+        "files": files,
+        "customer": db.get(Customer, ticket.customer_id),
+        "contact": db.get(Contact, ticket.contact_id) if ticket.contact_id else None,
+        "units": units_by_id,
+        "people": queries.rows_by_id(db, Staff, staff_ids),
+        "owning": units_by_id.get(ticket.owning_unit_id),
+        "handling": handling,
+        "linked": ticket.handling_unit_id != ticket.owning_unit_id,
+        "tz": tz,
+        "timers": timers(ticket),
+        "category": category_name(db, ticket.category_code),
+        "closed": ticket.state == "closed",
+        "reply_form": forms.get("reply_form") or _message_form("reply"),
+        "note_form": forms.get("note_form") or _message_form("note"),
+        "state_form": forms.get("state_form") or Form({"state": "", "reason": ""}, key="state"),
+        "transfer_form": forms.get("transfer_form")
+        or Form({"unit_id": "", "assignee_id": "", "reason": ""}, key="transfer"),
+        "file_form": forms.get("file_form") or Form({"file": ""}, key="file"),
+        "state_options": [(s, STATE_LABELS[s]) for s in moves],
+        "unit_choices": visible_tree(db, me).choices(active_only=True),
+        "staff_options": [
+            (s.id, s.display_name)
+            for s in all_rows(
+                db, staff_queries.staff(db, me.viewer, active=True), key=Staff.id, cap=500
+            )
+        ],
+        "target_labels": TARGET_LABELS,
+        "rule_label": rule_label,
+        "sla_title": sla_title,
+        "notice": NOTICES.get(request.query_params.get("notice", "")),
+        **LABELS,
+    }
+    return render(request, "tickets/ticket.html", ctx, status=status)
+
+
+@router.get("/tickets/new")
+def new_ticket(request: Request, me: CurrentMe, db: Db) -> Response:
+    p = request.query_params
+    raw = p.get("customer_id", "")
+    customer = visible_customer(db, me, int(raw)) if raw.isdigit() else None
+    form = Form(
+        {
+            "customer_id": customer.id if customer else "",
+            "contact_id": "",
+            "category_code": "",
+            "priority": "normal",
+            "subject": "",
+            "description": "",
+            "channel": "phone",
+            "site_region_code": "",
+        },
+        key="new",
+    )
+    return _intake_page(request, db, me, form, customer, q=(p.get("q") or "").strip()[:100])
+
+
+def _intake_page(
+    request: Request,
+    db: Session,
+    me: Me,
+    form: Form,
+    customer: Customer | None,
+    *,
+    q: str = "",
+    status: int = 200,
+) -> Response:
+    ctx = {
+        "form": form,
+        "customer": customer,
+        "contacts": contacts_of(db, customer),
+        "q": q,
+        "matches": queries.intake_customers(db, me.viewer, q, SEARCH_LIMIT) if q else [],
+        "category_options": categories(db),
+        "priority_options": list(PRIORITY_LABELS.items()),
+        "channel_options": [(c, CHANNEL_LABELS[c]) for c in AGENT_CHANNELS],
+    }
+    fragment = "matches" if "q" in request.query_params else "intake"
+    return render(request, "tickets/new.html", ctx, status=status, fragment=fragment)
+
+
+@router.post("/tickets/new")
+def create_ticket(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Response:
+    values = {
+        name: text(form, name)
+        for name in (
+            "customer_id",
+            "contact_id",
+            "category_code",
+            "priority",
+            "subject",
+            "description",
+            "channel",
+            "site_region_code",
+        )
+    }
+    raw = values["customer_id"]
+    customer = visible_customer(db, me, int(raw)) if raw.isdigit() else None
+    try:
+        if customer is None:
+            raise Invalid.field("customer_id", PICK_CUSTOMER)
+        if values["channel"] not in AGENT_CHANNELS:
+            raise Invalid.field("channel", CHANNEL_REFUSED)
+        with db.begin_nested():
+            data = parse(
+                TicketCreate,
+                {
+                    **values,
+                    "contact_id": optional(values["contact_id"]),
+                    "site_region_code": optional(values["site_region_code"]),
+                    "priority": values["priority"] or "normal",
+                },
+            )
+            ticket = tickets.open_ticket(db, me.viewer, data, channel=values["channel"])
+    except Invalid as exc:
+        db.expire_all()
+        bad = Form(values, exc.errors, key="new")
+        return _intake_page(request, db, me, bad, customer, status=422)
+    return redirect(request, f"/tickets/{ticket.id}", "created")
+
+
+@router.get("/tickets/{ticket_id}")
+def ticket_page(ticket_id: int, request: Request, me: CurrentMe, db: Db) -> Response:
+    return _ticket_page(request, db, me, ticket_id)
+
+
+def _version(form: FormData) -> int:
+    raw = text(form, "version")
+    return int(raw) if raw.isdigit() else -1
+
+
+def _conflict_errors(exc: Conflict) -> list[FieldError]:
+    return [FieldError("version", exc.message or CONFLICT, {})]
+
+
+@router.post("/tickets/{ticket_id}/messages")
+def add_message(
+    ticket_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    tickets.get_ticket(db, me.viewer, ticket_id)  # out of scope: 404 before anything else
+    internal = text(form, "internal") == "1"
+    values = {"body": text(form, "body")}
+    try:
+        with db.begin_nested():
+            data = parse(MessageIn, {**values, "internal": internal})
+            tickets.add_message(db, me.viewer, ticket_id, data)
+    except Invalid as exc:
+        db.expire_all()
+        key = "note" if internal else "reply"
+        bad = Form(values, exc.errors, key=key)
+        return _ticket_page(request, db, me, ticket_id, status=422, **{f"{key}_form": bad})
+    return redirect(request, f"/tickets/{ticket_id}", "noted" if internal else "replied")
+
+
+@router.post("/tickets/{ticket_id}/state")
+def change_state(
+    ticket_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    tickets.get_ticket(db, me.viewer, ticket_id)
+    values = {"state": text(form, "state"), "reason": text(form, "reason")}
+    try:
+        with db.begin_nested():
+            data = parse(
+                TicketUpdate,
+                {"version": _version(form), "state": values["state"] or None, **values},
+            )
+            if data.state is None:
+                raise Invalid.field("state", N_("Choose the new state."))
+            tickets.update_ticket(db, me.viewer, ticket_id, data)
+    except (Invalid, Conflict) as exc:
+        db.expire_all()
+        errors = exc.errors if isinstance(exc, Invalid) else _conflict_errors(exc)
+        bad = Form(values, errors, key="state")
+        code = 409 if isinstance(exc, Conflict) else 422
+        return _ticket_page(request, db, me, ticket_id, status=code, state_form=bad)
+    return redirect(request, f"/tickets/{ticket_id}", "saved")
+
+
+@router.post("/tickets/{ticket_id}/transfer")
+def transfer(ticket_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Response:
+    tickets.get_ticket(db, me.viewer, ticket_id)
+    values = {
+        "unit_id": text(form, "unit_id"),
+        "assignee_id": text(form, "assignee_id"),
+        "reason": text(form, "reason"),
+    }
+    try:
+        with db.begin_nested():
+            data = parse(
+                TransferIn,
+                {
+                    "version": _version(form),
+                    "unit_id": optional(values["unit_id"]),
+                    "assignee_id": optional(values["assignee_id"]),
+                    "reason": values["reason"],
+                },
+            )
+            tickets.transfer(db, me.viewer, ticket_id, data)
+    except (Invalid, Conflict) as exc:
+        db.expire_all()
+        errors = exc.errors if isinstance(exc, Invalid) else _conflict_errors(exc)
+        bad = Form(values, errors, key="transfer")
+        code = 409 if isinstance(exc, Conflict) else 422
+        return _ticket_page(request, db, me, ticket_id, status=code, transfer_form=bad)
+    return redirect(request, f"/tickets/{ticket_id}", "transferred")
+
+
+@router.post("/tickets/{ticket_id}/attachments")
+def upload(ticket_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Response:
+    tickets.get_ticket(db, me.viewer, ticket_id)
+    upload = form.get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise Invalid.field("file", N_("Choose a file."))
+        # At most one byte past the limit: an oversized upload costs no more memory.
+        data = upload.file.read(attachments.max_bytes() + 1)
+        with db.begin_nested():
+            attachments.add_attachment(db, me.viewer, ticket_id, upload.filename, data)
+    except Invalid as exc:
+        db.expire_all()
+        bad = Form({"file": ""}, exc.errors, key="file")
+        return _ticket_page(request, db, me, ticket_id, status=422, file_form=bad)
+    return redirect(request, f"/tickets/{ticket_id}", "attached")
+
+
+@router.get("/tickets/{ticket_id}/attachments/{attachment_id}")
+def download(ticket_id: int, attachment_id: int, me: CurrentMe, db: Db) -> FileResponse:
+    row, path = attachments.open_attachment(db, me.viewer, ticket_id, attachment_id)
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        filename=row.filename,
+        headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"},
+    )

@@ -129,7 +129,13 @@ def start_run(
     )
     session.add(run)
     session.flush()
+    if is_postgres(session):
+        # The window sorts and hash joins of a large run spill to disk at the default 4 MB.
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     session.execute(_proposals_insert(session, run.id, run_date, spec))
+    if is_postgres(session):
+        # Fresh statistics, or the planner takes a million proposals for a few thousand.
+        session.execute(text("ANALYZE tiering_proposals"))
     _assign_levels(session, run.id, spec)
     run.summary = summarise(session, run.id)
     record(
@@ -395,6 +401,8 @@ def apply_run(session: Session, viewer: Viewer, run_id: int) -> TieringRun:
     if newer:
         raise Conflict(N_("A newer run has been applied since; start a new run."))
     at = now()
+    if is_postgres(session):
+        session.execute(text("SET LOCAL work_mem = '256MB'"))
     p, c = TieringProposal, Customer
     # Pins made after the run keep their tier.
     keep_pin = and_(c.tier_pinned == true(), c.tier.is_not(None))
@@ -438,9 +446,20 @@ def apply_run(session: Session, viewer: Viewer, run_id: int) -> TieringRun:
             .where(p.run_id == run.id, changed),
         )
     )
+    # Only the customers whose stored facts change are rewritten: every rewritten row costs
+    # a write into each index of the table.
+    rule = case((keep_pin, literal("pinned")), else_=p.rule)
     session.execute(
         update(c)
-        .where(c.id == p.customer_id, p.run_id == run.id)
+        .where(
+            c.id == p.customer_id,
+            p.run_id == run.id,
+            or_(
+                changed,
+                c.tier_rule.is_distinct_from(rule),
+                c.revenue_12m.is_distinct_from(p.revenue_12m),
+            ),
+        )
         .values(
             tier=case((keep_pin, c.tier), else_=p.new_tier),
             service_level=p.new_level,

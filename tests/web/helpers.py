@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -42,3 +44,29 @@ def field_error(html: str, field_id: str) -> str:
     """The inline message shown beside the field with this element id ('' when none)."""
     found = re.search(rf'id="{re.escape(field_id)}-error"[^>]*>([^<]*)<', html)
     return found.group(1).strip() if found else ""
+
+
+@contextmanager
+def live_server(app: Any) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread on a free local port; yield its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)

@@ -8,9 +8,6 @@ Screenshots land in test-artifacts/ for people to look at.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +23,7 @@ from kefu.staff.schemas import StaffCreate
 from kefu.units import service as unit_service
 from kefu.units.schemas import UnitCreate
 from tests.factories import PASSWORD
+from tests.web.helpers import live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -41,17 +39,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.skip("the browser test needs Debian's chromium at /usr/bin/chromium")
-    import uvicorn
 
     url = "sqlite:///" + str(tmp_path / "browser.db")
     schema.upgrade(url)
@@ -73,19 +64,10 @@ def server(tmp_path: Path) -> Iterator[str]:
         data = dict(username="admin", display_name="王管理", unit_id=top.id, roles=["admin"])
         staff_service.create_staff(s, SYSTEM, StaffCreate(**data, password=PASSWORD))  # type: ignore[arg-type]
     app = create_app(settings, factory)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with live_server(app) as url:
+            yield url
     finally:
-        srv.should_exit = True
-        thread.join(10)
         engine.dispose()
         use_settings(None)
 

@@ -9,8 +9,6 @@ Debian's chromium through Playwright. Screenshots land in test-artifacts/.
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +21,8 @@ from kefu.db import make_engine, make_sessionmaker, unit_of_work
 from kefu.demo import customers as demo_customers
 from kefu.demo import organisation
 from kefu.scope import SYSTEM
-from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.web.helpers import live_server
+from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,7 +31,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 def server(tmp_path: Path) -> Iterator[str]:
     if not CHROMIUM.exists():
         pytest.skip("the browser test needs Debian's chromium at /usr/bin/chromium")
-    import uvicorn
 
     url = "sqlite:///" + str(tmp_path / "customers-browser.db")
     schema.upgrade(url)
@@ -45,19 +43,10 @@ def server(tmp_path: Path) -> Iterator[str]:
         organisation.build(s, SYSTEM, progress=lambda _: None)
         demo_customers.build(s, SYSTEM, count=300, progress=lambda _: None)
     app = create_app(settings, factory)
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with live_server(app) as url:
+            yield url
     finally:
-        srv.should_exit = True
-        thread.join(10)
         engine.dispose()
         use_settings(None)
 

@@ -52,12 +52,18 @@ def update() -> dict[str, int]:
     missing: dict[str, int] = {}
     for locale in LOCALES:
         catalog = load(locale)
+        created = catalog.creation_date
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()
+        # A stable header and no line numbers: parallel branches then touch only the entries
+        # they add, so merges of the catalogue rarely conflict.
+        catalog.creation_date = created
         path = po_path(locale)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
-            write_po(fh, catalog, width=100, omit_header=False, sort_output=True)
+            write_po(
+                fh, catalog, width=100, omit_header=False, sort_output=True, include_lineno=False
+            )
         missing[locale] = sum(1 for m in catalog if m.id and not m.string)
     return missing
 

@@ -76,6 +76,30 @@ class Settings(BaseSettings):
         ge=0,
         description="Minutes after a breach before the parent unit is told (上报).",
     )
+    delivery_poll_seconds: float = Field(
+        1.0, gt=0, description="Pause of the delivery loop when the outbox is empty, in seconds."
+    )
+    delivery_batch_size: int = Field(
+        200, ge=1, description="Outbox events routed, and deliveries claimed, per batch."
+    )
+    delivery_concurrency: int = Field(
+        8, ge=1, description="Deliveries one worker runs at once (threads)."
+    )
+    delivery_max_attempts: int = Field(
+        12, ge=1, description="Failed attempts after which a delivery is dead-lettered."
+    )
+    delivery_backoff_base_seconds: float = Field(
+        10.0, gt=0, description="Pause after the first failed attempt; doubles with each."
+    )
+    delivery_backoff_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest pause between two attempts of one delivery."
+    )
+    delivery_lease_seconds: float = Field(
+        120.0,
+        ge=10,
+        description="How long a worker holds the deliveries it claimed before others may "
+        "take them again (longer than the slowest attempt).",
+    )
 
 
 _override: Settings | None = None

@@ -2,6 +2,14 @@
 
 from kefu.audit.models import AuditEntry
 from kefu.auth.models import ApiToken, LoginAttempt, WebSession
+from kefu.channels.models import (
+    ChatRobot,
+    Delivery,
+    DeliveryAttempt,
+    Notice,
+    NotificationPreference,
+    WebhookSubscription,
+)
 from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
@@ -29,12 +37,17 @@ __all__ = [
     "BusinessCalendar",
     "CalendarOverride",
     "Category",
+    "ChatRobot",
     "Contact",
     "Customer",
+    "Delivery",
+    "DeliveryAttempt",
     "EscalationStep",
     "IdempotencyKey",
     "Industry",
     "LoginAttempt",
+    "Notice",
+    "NotificationPreference",
     "OutboxMessage",
     "RevenueRecord",
     "RoutingRule",
@@ -54,5 +67,6 @@ __all__ = [
     "Unit",
     "UnitFunction",
     "WebSession",
+    "WebhookSubscription",
     "metadata",
 ]

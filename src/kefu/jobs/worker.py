@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import escalate, housekeeping, retier
+from kefu.jobs import deliver, escalate, housekeeping, retier
 
 log = logging.getLogger("kefu.worker")
 
@@ -33,13 +33,22 @@ def run_once(factory: sessionmaker[Session]) -> dict[str, object]:
         except Exception:  # one failing job must not stop the others
             log.exception("job %s failed", name)
             results[name] = "failed"
+    try:
+        results["deliver"] = deliver.run(factory)
+    except Exception:
+        log.exception("job deliver failed")
+        results["deliver"] = "failed"
     return results
 
 
 def run_forever(
     factory: sessionmaker[Session], interval: float, stop: threading.Event | None = None
 ) -> None:
+    """The sweeps every `interval` seconds, and the delivery loop in a thread beside them."""
     stop = stop or threading.Event()
+    threading.Thread(
+        target=deliver.run_forever, args=(factory, stop), daemon=True, name="kefu-deliver"
+    ).start()
     while not stop.is_set():
         run_once(factory)
         stop.wait(interval)

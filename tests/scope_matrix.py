@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -69,11 +70,13 @@ def list_all(client: TestClient, url: str, headers: dict[str, str], limit: int =
     """Every item of a paginated list, following next_cursor (small pages on purpose)."""
     items: list[Any] = []
     cursor = None
+    # Filters in the URL stay (httpx replaces a URL's query by `params`, it does not merge).
+    path, _, query = url.partition("?")
     for _ in range(1000):
-        params: dict[str, Any] = {"limit": limit}
+        params: list[tuple[str, Any]] = [*parse_qsl(query), ("limit", limit)]
         if cursor:
-            params["cursor"] = cursor
-        r = client.get(url, headers=headers, params=params)
+            params.append(("cursor", cursor))
+        r = client.get(path, headers=headers, params=params)
         assert r.status_code == 200, r.text
         body = r.json()
         assert set(body) == {"items", "next_cursor"}

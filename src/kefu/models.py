@@ -25,6 +25,8 @@ from kefu.tickets.models import (
     TicketAttachment,
     TicketCollaborator,
     TicketEvent,
+    TicketField,
+    TicketFieldValue,
 )
 from kefu.tiering.models import TierHistory, TieringProposal, TieringRuleset, TieringRun
 from kefu.units.models import Unit, UnitFunction
@@ -60,6 +62,8 @@ __all__ = [
     "TicketAttachment",
     "TicketCollaborator",
     "TicketEvent",
+    "TicketField",
+    "TicketFieldValue",
     "TierHistory",
     "TieringProposal",
     "TieringRuleset",

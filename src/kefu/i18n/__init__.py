@@ -83,6 +83,27 @@ def from_accept_language(header: str | None) -> str | None:
     return sorted(ranked)[0][2] if ranked else None
 
 
+class Localized:
+    """A text given in each language by a person (e.g. an admin-defined field label), shown
+    in the language current when it is formatted: a domain error can carry it as a
+    placeholder value and the edge renders it in the caller's language."""
+
+    __slots__ = ("en", "zh_CN")
+
+    def __init__(self, zh_CN: str, en: str) -> None:
+        self.zh_CN = zh_CN
+        self.en = en
+
+    def __str__(self) -> str:
+        return self.en if get_locale() == "en" else self.zh_CN
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __repr__(self) -> str:
+        return f"Localized({self.zh_CN!r}, {self.en!r})"
+
+
 def set_locale(locale: str) -> None:
     _current.set(locale if locale in LOCALES else DEFAULT_LOCALE)
 

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -29,6 +32,7 @@ from kefu.scope import Viewer, owned_by_subtree
 BigId = BigInteger().with_variant(Integer, "sqlite")
 STATES = ("new", "open", "pending", "on_hold", "resolved", "closed")
 CHANNELS = ("portal", "email", "api", "phone", "walk_in", "visit")
+FIELD_TYPES = ("text", "number", "date", "choice")
 PRIORITIES = ("urgent", "high", "normal", "low")
 
 
@@ -287,3 +291,55 @@ class TicketAttachment(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+
+
+# --- custom fields per category ---------------------------------------------------------------
+
+
+class TicketField(Base):
+    """An admin-defined field of the tickets of a category and its sub-categories (every
+    category when `category_code` is None). Fields are deactivated, never deleted, so the
+    values tickets hold keep their meaning."""
+
+    __tablename__ = "ticket_fields"
+    __table_args__ = (CheckConstraint("type IN ('text', 'number', 'date', 'choice')", name="type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The name in the API (`custom_fields.<key>`) and in filters; unique across categories,
+    # so a sub-category's inherited fields never collide with its own.
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    category_code: Mapped[str | None] = mapped_column(
+        ForeignKey("ticket_categories.code"), index=True
+    )
+    label_zh: Mapped[str] = mapped_column(String(100))
+    label_en: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(10))
+    required: Mapped[bool] = mapped_column(default=False)
+    # Choice fields: [{"value": "fibre", "label_zh": "光纤", "label_en": "Fibre"}, …]
+    choices: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+
+class TicketFieldValue(Base):
+    """One custom field value of a ticket, in the column of its type, so that filters compare
+    numbers as numbers and dates as dates through a B-tree index on both databases. The
+    ticket's `custom_fields` JSON is the read copy (pages and the API read it without a
+    join); both are written together by kefu.tickets.fields.write_values only."""
+
+    __tablename__ = "ticket_field_values"
+    __table_args__ = (
+        Index("ix_ticket_field_values_text", "field_id", "value_text"),
+        Index("ix_ticket_field_values_number", "field_id", "value_number"),
+        Index("ix_ticket_field_values_date", "field_id", "value_date"),
+    )
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    field_id: Mapped[int] = mapped_column(ForeignKey("ticket_fields.id"), primary_key=True)
+    value_text: Mapped[str | None] = mapped_column(String(500))  # text and choice
+    value_number: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
+    value_date: Mapped[date | None] = mapped_column(Date)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, String, or_, select
 from sqlalchemy.orm import Session
 
 from kefu.customers.models import Contact, Customer
 from kefu.scope import Viewer, path_in_subtree, visible
+from kefu.tickets import fields
 from kefu.tickets.models import Category, Ticket
 from kefu.tickets.policy import OPEN_STATES
 from kefu.units.models import Unit
@@ -31,6 +33,8 @@ def tickets(
     assignee_id: int | None = None,
     customer_id: int | None = None,
     q: str | None = None,
+    tag: str | None = None,
+    field_filters: Iterable[str] = (),
 ) -> Select[Any]:
     stmt = visible(select(Ticket), Ticket, viewer)
     if state:
@@ -58,6 +62,14 @@ def tickets(
         stmt = stmt.where(Ticket.customer_id == customer_id)
     if q:
         stmt = stmt.where(Ticket.subject.contains(q, autoescape=True))
+    if tag:
+        # Tags hold no quotes or backslashes, so '"tag"' in the stored array's text is
+        # exactly that element (serialised as the column serialises it). Not indexed: it
+        # narrows lists that scope and the other filters have made small already.
+        quoted = json.dumps(" ".join(tag.split()).lower())
+        stmt = stmt.where(Ticket.tags.cast(String).contains(quoted, autoescape=True))
+    for expression in field_filters:
+        stmt = stmt.where(fields.filter_condition(session, expression))
     return stmt
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from kefu.validation import Input
+from kefu.i18n import N_
+from kefu.validation import Input, KefuValueError, Name
 
 Priority = Literal["urgent", "high", "normal", "low"]
 Channel = Literal["portal", "email", "api", "phone", "walk_in", "visit"]
@@ -13,6 +14,11 @@ State = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Body = Annotated[str, StringConstraints(max_length=100_000)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+FieldKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+FieldType = Literal["text", "number", "date", "choice"]
+# A custom field value as sent: checked against the field's definition by the service.
+FieldValue = str | int | float | bool | None
+CustomFields = dict[FieldKey, FieldValue]
 
 
 class TicketCreate(Input):
@@ -25,8 +31,10 @@ class TicketCreate(Input):
     channel: Channel | None = None  # the API and agent entry say which; default "api"
     site_region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=20)
-    custom_fields: dict[str, str | int | float | bool | None] = Field(
-        default_factory=dict, max_length=50
+    custom_fields: CustomFields = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Values of the category's custom fields, by key.",
     )
 
 
@@ -36,6 +44,11 @@ class TicketUpdate(Input):
     priority: Priority | None = None
     subject: Subject | None = None
     tags: list[Tag] | None = Field(None, max_length=20)
+    custom_fields: CustomFields | None = Field(
+        None,
+        max_length=50,
+        description="Only the fields sent change; null clears one.",
+    )
     reason: Annotated[str, StringConstraints(max_length=500)] = ""
 
 
@@ -94,3 +107,85 @@ class EventOut(BaseModel):
     public: bool
     body: str
     data: dict[str, Any]
+
+
+# --- custom field definitions -----------------------------------------------------------------
+
+
+class ChoiceIn(Input):
+    value: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]
+    label_zh: Name
+    label_en: Name
+
+
+def _check_choices(type_: str | None, choices: list[ChoiceIn] | None) -> None:
+    if choices is None:
+        return
+    values = [c.value for c in choices]
+    if len(set(values)) != len(values):
+        raise KefuValueError(N_("Each choice needs its own value."), field="choices")
+    if type_ == "choice" and not choices:
+        raise KefuValueError(N_("A choice field needs at least one choice."), field="choices")
+    if type_ is not None and type_ != "choice" and choices:
+        raise KefuValueError(N_("Only a choice field has choices."), field="choices")
+
+
+class TicketFieldCreate(Input):
+    key: FieldKey = Field(description="Lowercase letters, digits and _; unique; never changes.")
+    category_code: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        None, description="Its sub-categories inherit it; null: every category."
+    )
+    label_zh: Name
+    label_en: Name
+    type: FieldType
+    required: bool = False
+    choices: list[ChoiceIn] = Field(default_factory=list, max_length=100)
+    position: int = Field(0, ge=0, le=100_000)
+    is_active: bool = True
+
+    @model_validator(mode="after")
+    def _choices(self) -> TicketFieldCreate:
+        _check_choices(self.type, self.choices)
+        return self
+
+
+class TicketFieldUpdate(Input):
+    category_code: Annotated[str, StringConstraints(max_length=40)] | None = None
+    label_zh: Name | None = None
+    label_en: Name | None = None
+    type: FieldType | None = None
+    required: bool | None = None
+    choices: list[ChoiceIn] | None = Field(None, max_length=100)
+    position: int | None = Field(None, ge=0, le=100_000)
+    is_active: bool | None = None
+
+    @model_validator(mode="after")
+    def _choices(self) -> TicketFieldUpdate:
+        _check_choices(self.type, self.choices)
+        for name in ("label_zh", "label_en", "type", "required", "position", "is_active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise KefuValueError(N_("This field cannot be empty."), field=name)
+        return self
+
+
+class ChoiceOut(BaseModel):
+    value: str
+    label: str
+    label_zh: str
+    label_en: str
+
+
+class TicketFieldOut(BaseModel):
+    id: int
+    key: str
+    category_code: str | None
+    label: str = Field(description="In the caller's language.")
+    label_zh: str
+    label_en: str
+    type: str
+    required: bool
+    choices: list[ChoiceOut]
+    position: int
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime

@@ -25,7 +25,7 @@ from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion
 from kefu.service_levels.service import targets_for
 from kefu.sla import service as sla
 from kefu.staff.models import Staff, StaffRole
-from kefu.tickets import escalation, policy
+from kefu.tickets import escalation, fields, policy
 from kefu.tickets.models import Category, RoutingRule, Ticket, TicketEvent
 from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
 from kefu.units.models import Unit, UnitFunction
@@ -36,6 +36,19 @@ DEFAULT_LEVEL = "1A"
 def clean_html(body: str) -> str:
     """Message bodies keep safe formatting only (no scripts, no event handlers)."""
     return nh3.clean(body)
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Tags as stored: trimmed, lowercase, without duplicates, sorted; plain words only."""
+    out = set()
+    for tag in tags:
+        tag = " ".join(tag.split()).lower()
+        if not tag:
+            continue
+        if re.search(r"[<>,;\"\\]", tag) or any(ord(c) < 32 for c in tag):
+            raise Invalid.field("tags", N_("A tag is a word or two, without , ; < > or quotes."))
+        out.add(tag)
+    return sorted(out)
 
 
 def _plain(field: str, value: str) -> str:
@@ -202,6 +215,9 @@ def open_ticket(
     if category is None or not category.is_active:
         raise Invalid.field("category_code", N_("Unknown category."))
     subject = _plain("subject", data.subject)
+    tags = clean_tags(data.tags)
+    # Checked before anything is written: a bad value leaves no ticket behind.
+    custom = fields.clean(session, category.code, data.custom_fields)
     at = now()
     decision = route(session, customer, category, data.site_region_code)
     version = _level_version(session, customer.service_level)
@@ -218,8 +234,8 @@ def open_ticket(
         handling_unit_id=decision.handling_unit_id,
         assignee_id=decision.assignee_id,
         state="new",
-        tags=sorted(set(data.tags)),
-        custom_fields=data.custom_fields,
+        tags=tags,
+        custom_fields={},
         service_level=customer.service_level or DEFAULT_LEVEL,
         service_level_version_id=version.id if version else None,
         created_by=viewer.username,
@@ -252,6 +268,8 @@ def open_ticket(
             )
     session.add(ticket)
     session.flush()
+    if custom.values:
+        fields.write_values(session, ticket, custom)
     event(
         session,
         ticket,
@@ -289,6 +307,7 @@ def open_ticket(
             "customer_id": {"before": None, "after": customer.id},
             "category_code": {"before": None, "after": category.code},
             "handling_unit_id": {"before": None, "after": decision.handling_unit_id},
+            "custom_fields": {"before": None, "after": ticket.custom_fields},
         },
     )
     payload = {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject}
@@ -427,14 +446,24 @@ def change_state(
 def update_ticket(session: Session, viewer: Viewer, ticket_id: int, data: TicketUpdate) -> Ticket:
     ticket = get_ticket(session, viewer, ticket_id, for_update=True)
     _check_version(ticket, data.version)
-    fields = data.model_dump(exclude_unset=True)
-    if fields.get("state"):
-        change_state(session, viewer, ticket, fields["state"], data.reason)
+    changes = data.model_dump(exclude_unset=True)
+    # Every check before the first write: nothing half-done when one fails.
+    custom = None
+    if data.custom_fields:
+        custom = fields.clean(
+            session, ticket.category_code, data.custom_fields, current=ticket.custom_fields
+        )
+    if changes.get("subject"):
+        _plain("subject", changes["subject"])
+    if data.tags is not None:
+        changes["tags"] = clean_tags(data.tags)
+    if changes.get("state"):
+        change_state(session, viewer, ticket, changes["state"], data.reason)
     for name in ("priority", "subject", "tags"):
-        value = fields.get(name)
+        value = changes.get(name)
         if value is not None and value != getattr(ticket, name):
             before = getattr(ticket, name)
-            setattr(ticket, name, _plain(name, value) if name == "subject" else value)
+            setattr(ticket, name, value)
             event(session, ticket, "field", viewer.username, field=name, before=before, after=value)
             record(
                 session,
@@ -444,9 +473,25 @@ def update_ticket(session: Session, viewer: Viewer, ticket_id: int, data: Ticket
                 ticket.id,
                 {name: {"before": before, "after": value}},
             )
+    if custom is not None:
+        _write_custom(session, viewer, ticket, custom)
     ticket.updated_at = now()
     _flush(session)
     return ticket
+
+
+def _write_custom(session: Session, viewer: Viewer, ticket: Ticket, custom: fields.Cleaned) -> None:
+    diff = fields.write_values(session, ticket, custom)
+    if diff:
+        event(session, ticket, "custom_fields", viewer.username, changes=diff)
+        record(
+            session,
+            viewer,
+            "ticket.custom_fields",
+            "ticket",
+            ticket.id,
+            {f"custom_fields.{k}": v for k, v in diff.items()},
+        )
 
 
 def add_message(session: Session, viewer: Viewer, ticket_id: int, data: MessageIn) -> TicketEvent:

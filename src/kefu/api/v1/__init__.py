@@ -15,6 +15,7 @@ from kefu.api.v1 import (
     problems,
     service_levels,
     staff,
+    ticket_fields,
     tickets,
     tiering,
     units,
@@ -45,11 +46,13 @@ def create_api() -> FastAPI:
         service_levels,
         tiering,
         tickets,
+        ticket_fields,
         audit,
     ):
         api.include_router(module.router)
     api.include_router(customers.industries_router)
     api.include_router(tiering.pins)
     api.include_router(tickets.categories_router)
+    api.include_router(ticket_fields.category_fields_router)
     api.include_router(tickets.calendars_router)
     return api

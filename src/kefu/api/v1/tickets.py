@@ -65,6 +65,15 @@ def list_tickets(
     mine: Annotated[bool, Query(description="Only tickets assigned to me.")] = False,
     customer_id: int | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
+    tag: Annotated[str | None, Query(max_length=40, description="Tickets with this tag.")] = None,
+    field: Annotated[
+        list[str] | None,
+        Query(
+            max_length=10,
+            description="Custom field filters, `key=value`, `key>=value` or `key<=value` "
+            "(numbers and dates); repeat to combine.",
+        ),
+    ] = None,
     sort: Literal["due", "newest"] = "newest",
 ) -> PageOut[TicketOut]:
     stmt = queries.tickets(
@@ -81,6 +90,8 @@ def list_tickets(
         assignee_id=viewer.staff_id if mine else None,
         customer_id=customer_id,
         q=q,
+        tag=tag,
+        field_filters=[f[:200] for f in field or ()],
     )
     key, descending = SORTS[sort]
     page = paginate(db, stmt, key=key, limit=limit, cursor=cursor, descending=descending)
@@ -119,7 +130,7 @@ def get_ticket(ticket_id: int, viewer: CurrentViewer, db: Db) -> TicketOut:
 @router.patch(
     "/{ticket_id}",
     response_model=TicketOut,
-    summary="Change state, priority, subject or tags; send the version you read",
+    summary="Change state, priority, subject, tags or custom fields; send the version you read",
 )
 def update_ticket(ticket_id: int, body: TicketUpdate, viewer: CurrentViewer, db: Db) -> TicketOut:
     return TicketOut.model_validate(tickets.update_ticket(db, viewer, ticket_id, body))

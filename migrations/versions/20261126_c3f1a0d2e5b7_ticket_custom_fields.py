@@ -1,7 +1,7 @@
 """ticket custom fields: definitions per category and typed, indexed values
 
 Revision ID: c3f1a0d2e5b7
-Revises: bba0ac92792e
+Revises: 30d16b632a37
 Create Date: 2026-11-26 00:02:07.332549
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "c3f1a0d2e5b7"
-down_revision = "bba0ac92792e"
+down_revision = "30d16b632a37"
 branch_labels = None
 depends_on = None
 

@@ -100,6 +100,17 @@ class Settings(BaseSettings):
         description="How long a worker holds the deliveries it claimed before others may "
         "take them again (longer than the slowest attempt).",
     )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of each network step of a webhook or robot request."
+    )
+    webhook_max_response_bytes: int = Field(
+        65536, ge=0, description="How much of a receiver's answer is read."
+    )
+    webhook_allow_private_targets: bool = Field(
+        False,
+        description="Allow webhook and robot URLs that resolve to private, loopback or "
+        "link-local addresses (SSRF protection off for them).",
+    )
 
 
 _override: Settings | None = None

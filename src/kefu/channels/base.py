@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 # Modules that define `channel`; a new channel adds its module here.
 CHANNEL_MODULES: list[str] = [
     "kefu.channels.inapp",
+    "kefu.channels.webhooks",
 ]
 
 
@@ -101,6 +102,10 @@ class Channel(Protocol):
     def plan(self, session: Session, events: Sequence[PlannedEvent]) -> Iterable[Planned]: ...
 
     def deliver(self, job: Job, ctx: Context) -> str: ...
+
+
+# Optional: `prepare(session, jobs) -> dict` on a channel is called in the claim's
+# transaction with that channel's jobs of the batch; what it returns is `ctx.extra`.
 
 
 _registry: dict[str, Channel] = {}

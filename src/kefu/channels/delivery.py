@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -132,6 +132,7 @@ class Claimed:
     token: str
     jobs: list[Job]
     lease_ends: float  # time.monotonic()
+    extra: dict[str, dict[str, Any]] = field(default_factory=dict)  # per channel: prepare()
 
 
 def claim(session: Session, limit: int, lease_seconds: float) -> Claimed:
@@ -200,7 +201,13 @@ def claim(session: Session, limit: int, lease_seconds: float) -> Claimed:
         )
         for r in rows
     ]
-    return Claimed(token, jobs, lease_ends)
+    extra: dict[str, dict[str, Any]] = {}
+    registry = channels()
+    for name in {j.channel for j in jobs}:
+        prepare = getattr(registry.get(name), "prepare", None)
+        if prepare is not None:
+            extra[name] = prepare(session, [j for j in jobs if j.channel == name])
+    return Claimed(token, jobs, lease_ends, extra)
 
 
 # --- attempts (no transaction) -----------------------------------------------------------
@@ -240,7 +247,8 @@ def attempt(
         try:
             if ch is None:
                 raise RetryableError(f"no channel {job.channel!r} in this worker")
-            detail = ch.deliver(job, Context(factory, deadline=claimed.lease_ends))
+            ctx = Context(factory, claimed.lease_ends, claimed.extra.get(job.channel, {}))
+            detail = ch.deliver(job, ctx)
             outcome = "delivered"
         except RetryableError as exc:
             outcome, detail = "retry", str(exc)

@@ -19,9 +19,11 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from kefu.clock import now
 from kefu.db import Base, UTCDateTime
+from kefu.scope import Viewer, owned_by_subtree
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -148,3 +150,7 @@ class ChatRobot(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+    @classmethod
+    def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        return owned_by_subtree(cls.unit_id, viewer)

@@ -19,6 +19,7 @@ from kefu.api.v1 import (
     tickets,
     tiering,
     units,
+    webhooks,
 )
 from kefu.errors import DomainError
 
@@ -48,6 +49,7 @@ def create_api() -> FastAPI:
         tickets,
         ticket_fields,
         audit,
+        webhooks,
     ):
         api.include_router(module.router)
     api.include_router(customers.industries_router)
@@ -55,4 +57,5 @@ def create_api() -> FastAPI:
     api.include_router(tickets.categories_router)
     api.include_router(ticket_fields.category_fields_router)
     api.include_router(tickets.calendars_router)
+    api.include_router(webhooks.deliveries_router)
     return api

@@ -24,3 +24,19 @@ def test_housekeeping_forgets_expired_sessions_and_attempts(db):
     counts = housekeeping.run(db)
     assert counts["sessions"] == 1 and counts["login_attempts"] == 1
     assert db.scalar(select(func.count()).select_from(WebSession)) == 0
+
+
+def test_holiday_data_job_logs_the_missing_year_once_a_day(db, caplog):
+    from datetime import UTC, datetime
+
+    from kefu.jobs import holiday_data
+
+    clock.set_now(lambda: datetime(2026, 6, 1, tzinfo=UTC))
+    assert holiday_data.run(db) == {"missing": []}
+    clock.set_now(lambda: datetime(2026, 11, 26, tzinfo=UTC))
+    with caplog.at_level("WARNING", logger="kefu.worker"):
+        first = holiday_data.run(db)
+        holiday_data.run(db)
+    assert first["missing"][0]["years"] == [2027]  # the default calendar, China
+    logged = [r for r in caplog.records if "holiday data needs an update" in r.getMessage()]
+    assert len(logged) == 1 and "2027" in logged[0].getMessage()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import deliver, escalate, housekeeping, retier
+from kefu.jobs import deliver, escalate, holiday_data, housekeeping, retier
 
 log = logging.getLogger("kefu.worker")
 
@@ -21,6 +21,7 @@ JOBS: list[tuple[str, Callable[[Session], object]]] = [
     ("housekeeping", housekeeping.run),
     ("retier", retier.run),
     ("escalate", escalate.run),
+    ("holiday_data", holiday_data.run),
 ]
 
 

@@ -53,3 +53,37 @@ def provider_for(country: str) -> Provider:
 def covers(provider: Provider, year: int) -> bool:
     """Whether the provider knows `year` (admin pages warn when it does not)."""
     return provider(date(year, 1, 1)) is not None
+
+
+@lru_cache(maxsize=1)
+def countries() -> tuple[str, ...]:
+    """ISO 3166 codes a calendar may name: China and every country of `holidays`."""
+    import holidays
+
+    return tuple(sorted({"CN", *holidays.list_supported_countries()}))
+
+
+def known_country(country: str) -> bool:
+    return country.upper() in countries()
+
+
+def holiday_name(country: str, day: date, chinese: bool = True) -> str | None:
+    """The name of the holiday a date belongs to (for China also the holiday a make-up
+    working day is for), or None."""
+    if country.upper() == "CN":
+        import chinese_calendar
+
+        try:
+            _, name = chinese_calendar.get_holiday_detail(day)
+        except NotImplementedError:
+            return None
+        if not name:
+            return None
+        if chinese:
+            found = next((h for h in chinese_calendar.Holiday if h.value == name), None)
+            return found.chinese if found is not None else name
+        return str(name)
+    import holidays
+
+    found = holidays.country_holidays(country.upper(), years=day.year).get(day)
+    return str(found) if found else None

@@ -3,11 +3,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
+from kefu import tree
 from kefu.clock import now
 from kefu.db import Base, UTCDateTime
+from kefu.scope import Viewer, in_subtree
 
 
 class BusinessCalendar(Base):
@@ -19,8 +22,10 @@ class BusinessCalendar(Base):
     name: Mapped[str] = mapped_column(String(100))
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
     country: Mapped[str] = mapped_column(String(2), default="CN")
-    # {"0": [["08:30", "12:00"], ["13:30", "17:30"]], …} — Monday is "0".
+    # {"0": [["08:30", "12:00"], ["13:30", "17:30"]], …} — Monday is "0"; an end of
+    # "00:00" is midnight at the end of the day.
     hours: Mapped[dict[str, Any]] = mapped_column(JSON)
+    always_open: Mapped[bool] = mapped_column(default=False, server_default=false())  # 7×24
     is_default: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
@@ -28,6 +33,18 @@ class BusinessCalendar(Base):
     overrides: Mapped[list[CalendarOverride]] = relationship(
         lazy="raise", cascade="all, delete-orphan", order_by="CalendarOverride.day"
     )
+
+    @classmethod
+    def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        """Staff see the default calendar and the calendars of the units they see or work
+        under (their own unit's ancestors): the ones that govern their work."""
+        from kefu.units.models import Unit  # the tree lives in units; this only reads it
+
+        above = tree.ancestor_ids(viewer.unit_path) if viewer.unit_path else []
+        governing = select(Unit.calendar_id).where(
+            Unit.calendar_id.is_not(None), in_subtree(Unit.path, viewer) | Unit.id.in_(above)
+        )
+        return cls.is_default.is_(True) | cls.id.in_(governing)
 
 
 class CalendarOverride(Base):

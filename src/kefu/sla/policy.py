@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from kefu.i18n import N_
 from kefu.sla.holidays import Provider
 
 Interval = tuple[time, time]
@@ -244,3 +245,76 @@ def business_minutes(
             break
         total += min(b, end) - a
     return total.total_seconds() / 60
+
+
+# --- explaining a day, and checking hours ---------------------------------------------------
+
+# Why a day works or not (the month view of the admin pages).
+OVERRIDE_OPEN, OVERRIDE_CLOSED = "override_open", "override_closed"
+HOLIDAY, MAKEUP = "holiday", "makeup"
+WEEKDAY, WEEKEND = "weekday", "weekend"
+UNCOVERED = "uncovered"  # the provider has no data for the year: the weekly pattern alone
+ALWAYS = "always_open"
+
+
+def explain_day(cal: Calendar, day: date, provider: Provider) -> tuple[tuple[Interval, ...], str]:
+    """(working intervals, why) of a local date; the same decision as day_hours(). A
+    weekend that the provider closes is WEEKEND here; the caller may name its holiday."""
+    if cal.always_open:
+        return ((time(0), time(0)),), ALWAYS
+    hours = day_hours(cal, day, provider)
+    if day in cal.overrides:
+        return hours, OVERRIDE_OPEN if hours else OVERRIDE_CLOSED
+    official = provider(day)
+    if official is None:
+        return hours, UNCOVERED
+    weekend = day.weekday() >= 5
+    if not official:
+        return hours, WEEKEND if weekend else HOLIDAY
+    return hours, MAKEUP if weekend else WEEKDAY
+
+
+def parse_time(value: str, *, end: bool = False) -> time | None:
+    """'HH:MM' → time; '24:00' as an end is midnight (time(0)). None when malformed."""
+    if end and value == "24:00":
+        return time(0)
+    if len(value) != 5 or value[2] != ":":
+        return None
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def check_intervals(pairs: list[list[str]]) -> list[tuple[int, str]]:
+    """Problems of one day's intervals: (index of the interval, msgid). Each must be two
+    well-formed times with the end after the start; together they must not overlap (in
+    whatever order they are given)."""
+    problems: list[tuple[int, str]] = []
+    spans: list[tuple[int, int, int]] = []  # (start, stop, index) in minutes of the day
+    for i, pair in enumerate(pairs):
+        if len(pair) != 2:
+            problems.append((i, N_("Give a start and an end.")))
+            continue
+        a, b = parse_time(pair[0]), parse_time(pair[1], end=True)
+        if a is None or b is None:
+            problems.append((i, N_("Must be a time (HH:MM).")))
+            continue
+        start = a.hour * 60 + a.minute
+        stop = 24 * 60 if b == time(0) else b.hour * 60 + b.minute
+        if stop <= start:
+            problems.append((i, N_("The end must come after the start.")))
+            continue
+        spans.append((start, stop, i))
+    reach = -1  # the latest end so far, in order of start
+    for start, stop, i in sorted(spans):
+        if start < reach:
+            problems.append((i, N_("These hours overlap other hours of the same day.")))
+        reach = max(reach, stop)
+    return sorted(problems)
+
+
+def normalised(pairs: list[list[str]]) -> list[list[str]]:
+    """Checked intervals in order, with an end of 24:00 stored as 00:00 (midnight)."""
+    out = [[a, "00:00" if b == "24:00" else b] for a, b in pairs]
+    return sorted(out)

@@ -188,6 +188,7 @@ class RoutingRule(Base):
     function: Mapped[str | None] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(Integer, default=0)
     is_active: Mapped[bool] = mapped_column(default=True)
+    note: Mapped[str] = mapped_column(String(200), default="", server_default="")
 
 
 # --- SLA escalation ladder --------------------------------------------------------------------

@@ -189,3 +189,67 @@ class TicketFieldOut(BaseModel):
     is_active: bool
     created_at: datetime
     updated_at: datetime
+
+
+# --- routing rules --------------------------------------------------------------------------
+
+RuleKind = Literal["category_function", "site_region"]
+Function = Literal["service", "business", "marketing", "technical"]
+CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Note = Annotated[str, StringConstraints(max_length=200)]
+
+
+class RoutingRuleCreate(Input):
+    kind: RuleKind
+    category_code: CategoryCode | None = Field(
+        None, description="category_function: required; site_region: only this category."
+    )
+    function: Function | None = Field(None, description="category_function only.")
+    is_active: bool = True
+    note: Note = ""
+    position: int | None = Field(None, ge=0, le=100_000, description="Default: after the last.")
+
+
+class RoutingRuleUpdate(Input):
+    category_code: CategoryCode | None = None
+    function: Function | None = None
+    is_active: bool | None = None
+    note: Note | None = None
+    position: int | None = Field(None, ge=0, le=100_000)
+
+
+class RoutingRuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    category_code: str | None
+    function: str | None
+    position: int
+    is_active: bool
+    note: str
+
+
+class RoutePreviewIn(Input):
+    customer_id: int
+    category_code: CategoryCode
+    site_region_code: Annotated[str, StringConstraints(pattern=r"^\d{6}$")] | None = None
+
+
+class RouteStepOut(BaseModel):
+    rule_id: int | None
+    outcome: str
+    reason: str
+
+
+class RoutePreviewOut(BaseModel):
+    handling_unit_id: int
+    handling_unit_name: str
+    owning_unit_id: int
+    linked: bool
+    rule: str
+    rule_id: int | None
+    assignee_id: int | None
+    assignee_name: str | None
+    assign_rule: str
+    trace: list[RouteStepOut]

@@ -4,16 +4,14 @@ machine, messages and transfers. Services flush; the edge commits."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import nh3
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from kefu import tree
 from kefu.audit.service import record
 from kefu.clock import now
 from kefu.customers.models import Contact, Customer
@@ -24,11 +22,12 @@ from kefu.scope import Viewer, condition, get_visible
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion
 from kefu.service_levels.service import targets_for
 from kefu.sla import service as sla
-from kefu.staff.models import Staff, StaffRole
+from kefu.staff.models import Staff
 from kefu.tickets import escalation, fields, policy
-from kefu.tickets.models import Category, RoutingRule, Ticket, TicketEvent
+from kefu.tickets.models import Category, Ticket, TicketEvent
+from kefu.tickets.routing import least_loaded_agent, route
 from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
-from kefu.units.models import Unit, UnitFunction
+from kefu.units.models import Unit
 
 DEFAULT_LEVEL = "1A"
 
@@ -73,105 +72,6 @@ def event(
     )
     session.add(row)
     return row
-
-
-# --- routing --------------------------------------------------------------------------------
-
-
-@dataclass
-class Route:
-    handling_unit_id: int
-    rule: str
-    assignee_id: int | None
-    assign_rule: str
-
-
-def _unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
-    """The nearest unit, from the owning unit upwards, that has `function`."""
-    path = session.scalar(select(Unit.path).where(Unit.id == owning_unit_id)) or ""
-    ids = [*tree.ancestor_ids(path), owning_unit_id]
-    return session.scalar(
-        select(Unit.id)
-        .join(UnitFunction, UnitFunction.unit_id == Unit.id)
-        .where(Unit.id.in_(ids), UnitFunction.function == function, Unit.is_active.is_(True))
-        .order_by(Unit.depth.desc())
-        .limit(1)
-    )
-
-
-def least_loaded_agent(session: Session, unit_id: int) -> int | None:
-    """The active agent of the unit with the least open work, weighted by priority."""
-    weight = case(*[(Ticket.priority == p, w) for p, w in policy.PRIORITY_WEIGHT.items()], else_=1)
-    load = (
-        select(Ticket.assignee_id, func.sum(weight).label("load"))
-        .where(Ticket.state.in_(policy.OPEN_STATES))
-        .group_by(Ticket.assignee_id)
-        .subquery()
-    )
-    return session.scalar(
-        select(Staff.id)
-        .join(StaffRole, and_(StaffRole.staff_id == Staff.id, StaffRole.role == "agent"))
-        .outerjoin(load, load.c.assignee_id == Staff.id)
-        .where(Staff.unit_id == unit_id, Staff.is_active.is_(True))
-        .order_by(func.coalesce(load.c.load, 0), Staff.id)
-        .limit(1)
-    )
-
-
-def route(
-    session: Session, customer: Customer, category: Category, site_region_code: str | None
-) -> Route:
-    handling, rule = customer.owning_unit_id, "owning_unit"
-    if (
-        site_region_code
-        and category.onsite
-        and any(
-            session.scalars(
-                select(RoutingRule.id).where(
-                    RoutingRule.kind == "site_region", RoutingRule.is_active.is_(True)
-                )
-            )
-        )
-    ):
-        local = session.scalar(
-            select(Unit.id)
-            .where(Unit.region_code == site_region_code, Unit.is_active.is_(True))
-            .order_by(Unit.depth.desc())
-            .limit(1)
-        )
-        if local is not None and local != handling:
-            handling, rule = local, "site_region"
-    if rule == "owning_unit":
-        fn_rule = session.scalars(
-            select(RoutingRule)
-            .where(
-                RoutingRule.kind == "category_function",
-                RoutingRule.category_code == category.code,
-                RoutingRule.is_active.is_(True),
-            )
-            .order_by(RoutingRule.position)
-        ).first()
-        if fn_rule is not None and fn_rule.function:
-            unit = _unit_with_function(session, handling, fn_rule.function)
-            if unit is not None and unit != handling:
-                handling, rule = unit, f"category_function:{fn_rule.function}"
-    assignee, assign_rule = None, "unassigned"
-    if customer.account_manager_id is not None:
-        manager = session.scalar(
-            select(Staff.id)
-            .join(Unit, Unit.id == Staff.unit_id)
-            .where(
-                Staff.id == customer.account_manager_id,
-                Staff.is_active.is_(True),
-                Unit.id == handling,
-            )
-        )
-        if manager is not None:
-            assignee, assign_rule = manager, "account_manager"
-    if assignee is None:
-        assignee = least_loaded_agent(session, handling)
-        assign_rule = "least_loaded" if assignee is not None else "unassigned"
-    return Route(handling, rule, assignee, assign_rule)
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -286,6 +186,7 @@ def open_ticket(
         "system",
         unit_id=decision.handling_unit_id,
         rule=decision.rule,
+        rule_id=decision.rule_id,
         linked=decision.handling_unit_id != ticket.owning_unit_id,
     )
     if decision.assignee_id is not None:

@@ -10,9 +10,11 @@ from kefu import __version__
 from kefu.api.v1 import (
     audit,
     auth,
+    calendars,
     customer_import,
     customers,
     problems,
+    routing,
     service_levels,
     staff,
     ticket_fields,
@@ -48,6 +50,8 @@ def create_api() -> FastAPI:
         tiering,
         tickets,
         ticket_fields,
+        calendars,
+        routing,
         audit,
         webhooks,
     ):
@@ -56,6 +60,5 @@ def create_api() -> FastAPI:
     api.include_router(tiering.pins)
     api.include_router(tickets.categories_router)
     api.include_router(ticket_fields.category_fields_router)
-    api.include_router(tickets.calendars_router)
     api.include_router(webhooks.deliveries_router)
     return api

@@ -17,7 +17,6 @@ from kefu.api.v1.common import (
 )
 from kefu.api.v1.deps import CurrentViewer, Db
 from kefu.pagination import paginate
-from kefu.sla import service as sla
 from kefu.tickets import attachments, queries
 from kefu.tickets import service as tickets
 from kefu.tickets.models import Ticket, TicketEvent
@@ -32,7 +31,6 @@ from kefu.tickets.schemas import (
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
 categories_router = APIRouter(prefix="/categories", tags=["tickets"])
-calendars_router = APIRouter(prefix="/calendars", tags=["tickets"])
 
 SORTS = {
     "due": ((Ticket.resolution_due, Ticket.id), False),
@@ -201,15 +199,6 @@ def list_categories(request: Request, viewer: CurrentViewer, db: Db) -> list[Cat
         )
         for c in queries.categories(db)
     ]
-
-
-@calendars_router.get("/units/{unit_id}", summary="The business calendar a unit works by")
-def unit_calendar(unit_id: int, viewer: CurrentViewer, db: Db) -> dict[str, object]:
-    from kefu.units import service as units
-
-    unit = units.get_unit(db, viewer, unit_id)
-    row = sla.calendar_row_for_unit(db, unit.id)
-    return sla.describe(row) if row else {}
 
 
 class AttachmentOut(BaseModel):

@@ -1,0 +1,371 @@
+"""Routing: which unit handles a new ticket and who gets it, from the admin's ordered rules.
+
+The one code path of intake (`open_ticket`) and of the admin's preview ("test this rule"):
+both call `route()`, which only reads. The rules are tried in their order (position, then
+id); a rule whose condition holds and that finds a unit decides the handling unit, so the
+first such rule wins and the rules after it are not looked at. A rule that holds but finds
+no unit (no unit has the function, no unit serves the region) is passed over. With no rule
+deciding, the customer's owning unit handles the ticket.
+
+- `category_function`: tickets of a category go to the nearest unit, from the owning unit
+  upwards, that has the function (e.g. technical support at the city).
+- `site_region`: on-site jobs (categories marked on-site) whose site lies in another
+  region go to the deepest active unit of that region — linked service: the owning unit
+  keeps visibility and is told. Limited to one category when the rule names one.
+
+Inside the handling unit: the customer's account manager when they work there and are
+active, else the active agent with the least open work weighted by priority.
+
+Every step is explained in `Route.trace`: (rule id, outcome, msgid, params), so the admin
+page and the API can say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session
+
+from kefu import tree
+from kefu.audit.service import diff, record, snapshot
+from kefu.customers.models import Customer
+from kefu.errors import FieldError, Forbidden, Invalid, NotFound
+from kefu.i18n import N_
+from kefu.scope import Viewer, condition
+from kefu.staff.models import Staff, StaffRole
+from kefu.tickets import policy
+from kefu.tickets.models import Category, RoutingRule, Ticket
+from kefu.tickets.schemas import RoutePreviewIn, RoutingRuleCreate, RoutingRuleUpdate
+from kefu.units.models import Unit, UnitFunction
+
+KINDS = ("category_function", "site_region")
+
+# Outcomes of one rule in a trace.
+APPLIED, PASSED, NOT_MATCHING, DISABLED, NOT_REACHED = (
+    "applied",
+    "passed",
+    "not_matching",
+    "disabled",
+    "not_reached",
+)
+
+
+@dataclass
+class Step:
+    rule_id: int | None
+    outcome: str
+    message: str  # msgid with {placeholders}
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    handling_unit_id: int
+    rule: str  # owning_unit | site_region | category_function:<function>
+    assignee_id: int | None
+    assign_rule: str  # account_manager | least_loaded | unassigned
+    rule_id: int | None = None
+    trace: list[Step] = field(default_factory=list)
+
+
+def unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
+    """The nearest unit, from the owning unit upwards, that has `function`."""
+    path = session.scalar(select(Unit.path).where(Unit.id == owning_unit_id)) or ""
+    ids = [*tree.ancestor_ids(path), owning_unit_id]
+    return session.scalar(
+        select(Unit.id)
+        .join(UnitFunction, UnitFunction.unit_id == Unit.id)
+        .where(Unit.id.in_(ids), UnitFunction.function == function, Unit.is_active.is_(True))
+        .order_by(Unit.depth.desc())
+        .limit(1)
+    )
+
+
+def unit_of_region(session: Session, region_code: str) -> int | None:
+    """The deepest active unit serving a region."""
+    return session.scalar(
+        select(Unit.id)
+        .where(Unit.region_code == region_code, Unit.is_active.is_(True))
+        .order_by(Unit.depth.desc(), Unit.id)
+        .limit(1)
+    )
+
+
+def least_loaded_agent(session: Session, unit_id: int) -> int | None:
+    """The active agent of the unit with the least open work, weighted by priority."""
+    weight = case(*[(Ticket.priority == p, w) for p, w in policy.PRIORITY_WEIGHT.items()], else_=1)
+    load = (
+        select(Ticket.assignee_id, func.sum(weight).label("load"))
+        .where(Ticket.state.in_(policy.OPEN_STATES))
+        .group_by(Ticket.assignee_id)
+        .subquery()
+    )
+    return session.scalar(
+        select(Staff.id)
+        .join(StaffRole, and_(StaffRole.staff_id == Staff.id, StaffRole.role == "agent"))
+        .outerjoin(load, load.c.assignee_id == Staff.id)
+        .where(Staff.unit_id == unit_id, Staff.is_active.is_(True))
+        .order_by(func.coalesce(load.c.load, 0), Staff.id)
+        .limit(1)
+    )
+
+
+def rules(session: Session) -> list[RoutingRule]:
+    """Every rule in the order routing tries them."""
+    return list(session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)))
+
+
+def _try(
+    session: Session, rule: RoutingRule, customer: Customer, category: Category, site: str | None
+) -> tuple[int | None, Step]:
+    """(the unit the rule sends the ticket to, or None; the explanation)."""
+    if rule.kind == "site_region":
+        if rule.category_code and rule.category_code != category.code:
+            return None, Step(
+                rule.id,
+                NOT_MATCHING,
+                N_("Only for the category {category}."),
+                {"category": rule.category_code},
+            )
+        if not category.onsite:
+            return None, Step(rule.id, NOT_MATCHING, N_("The category is not an on-site job."))
+        if not site:
+            return None, Step(rule.id, NOT_MATCHING, N_("No site region was given."))
+        local = unit_of_region(session, site)
+        if local is None:
+            return None, Step(
+                rule.id, PASSED, N_("No active unit serves the region {region}."), {"region": site}
+            )
+        return local, Step(
+            rule.id,
+            APPLIED,
+            N_("The site lies in region {region}: its unit serves the job."),
+            {"region": site, "unit_id": local},
+        )
+    if rule.category_code != category.code:
+        return None, Step(
+            rule.id,
+            NOT_MATCHING,
+            N_("Only for the category {category}."),
+            {"category": rule.category_code},
+        )
+    unit = unit_with_function(session, customer.owning_unit_id, rule.function or "")
+    if unit is None:
+        return None, Step(
+            rule.id,
+            PASSED,
+            N_("No unit from the owning unit upwards has the function {function}."),
+            {"function": rule.function},
+        )
+    return unit, Step(
+        rule.id,
+        APPLIED,
+        N_("The nearest unit with the function {function} handles it."),
+        {"function": rule.function, "unit_id": unit},
+    )
+
+
+def route(
+    session: Session, customer: Customer, category: Category, site_region_code: str | None
+) -> Route:
+    """The handling unit and assignee of a new ticket, with the reasons. Reads only."""
+    handling, label, decided_by = customer.owning_unit_id, "owning_unit", None
+    trace: list[Step] = []
+    for rule in rules(session):
+        if decided_by is not None:
+            trace.append(Step(rule.id, NOT_REACHED, N_("An earlier rule decided.")))
+            continue
+        if not rule.is_active:
+            trace.append(Step(rule.id, DISABLED, N_("The rule is disabled.")))
+            continue
+        unit, step = _try(session, rule, customer, category, site_region_code)
+        trace.append(step)
+        if unit is not None:
+            handling, decided_by = unit, rule.id
+            label = "site_region" if rule.kind == "site_region" else f"{rule.kind}:{rule.function}"
+    if decided_by is None:
+        trace.append(Step(None, APPLIED, N_("No rule decided: the customer's owning unit.")))
+    assignee, assign_rule = None, "unassigned"
+    if customer.account_manager_id is not None:
+        manager = session.scalar(
+            select(Staff.id).where(
+                Staff.id == customer.account_manager_id,
+                Staff.is_active.is_(True),
+                Staff.unit_id == handling,
+            )
+        )
+        if manager is not None:
+            assignee, assign_rule = manager, "account_manager"
+            trace.append(
+                Step(None, APPLIED, N_("The customer's account manager works in this unit."))
+            )
+        else:
+            trace.append(
+                Step(None, PASSED, N_("The account manager does not work in the handling unit."))
+            )
+    if assignee is None:
+        assignee = least_loaded_agent(session, handling)
+        if assignee is not None:
+            assign_rule = "least_loaded"
+            trace.append(Step(None, APPLIED, N_("The active agent with the least open work.")))
+        else:
+            trace.append(Step(None, PASSED, N_("No active agent in the unit: left unassigned.")))
+    return Route(handling, label, assignee, assign_rule, decided_by, trace)
+
+
+# --- the admin's actions ----------------------------------------------------------------------
+
+AUDITED = ("kind", "category_code", "function", "position", "is_active", "note")
+
+
+def _require_admin(viewer: Viewer) -> None:
+    if not viewer.is_admin:
+        raise Forbidden(N_("Only administrators may change routing rules."))
+
+
+def get_rule(session: Session, rule_id: int, for_update: bool = False) -> RoutingRule:
+    stmt = select(RoutingRule).where(RoutingRule.id == rule_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    rule = session.scalars(stmt).first()
+    if rule is None:
+        raise NotFound(params={"id": rule_id})
+    return rule
+
+
+def _check(session: Session, kind: str, category_code: str | None, function: str | None) -> None:
+    """A rule that could never fire is refused, naming the field."""
+    category = session.get(Category, category_code) if category_code else None
+    if category_code and (category is None or not category.is_active):
+        raise Invalid.field("category_code", N_("Unknown category."))
+    if kind == "category_function":
+        errors = []
+        if not category_code:
+            errors.append(FieldError("category_code", N_("This field is required.")))
+        if not function:
+            errors.append(FieldError("function", N_("This field is required.")))
+        if errors:
+            raise Invalid(errors=errors)
+    else:
+        if function:
+            raise Invalid.field(
+                "function", N_("A site-region rule sends to a region, not a function.")
+            )
+        if category is not None and not category.onsite:
+            raise Invalid.field("category_code", N_("This category is not an on-site job."))
+
+
+def create_rule(session: Session, viewer: Viewer, data: RoutingRuleCreate) -> RoutingRule:
+    _require_admin(viewer)
+    _check(session, data.kind, data.category_code, data.function)
+    position = data.position
+    if position is None:
+        last = session.scalar(select(func.max(RoutingRule.position)))
+        position = 0 if last is None else last + 1
+    rule = RoutingRule(
+        kind=data.kind,
+        category_code=data.category_code,
+        function=data.function,
+        position=position,
+        is_active=data.is_active,
+        note=data.note,
+    )
+    session.add(rule)
+    session.flush()
+    record(
+        session,
+        viewer,
+        "routing_rule.create",
+        "routing_rule",
+        rule.id,
+        diff({}, snapshot(rule, AUDITED)),
+    )
+    return rule
+
+
+def update_rule(
+    session: Session, viewer: Viewer, rule_id: int, data: RoutingRuleUpdate
+) -> RoutingRule:
+    _require_admin(viewer)
+    rule = get_rule(session, rule_id, for_update=True)
+    before = snapshot(rule, AUDITED)
+    fields = data.model_dump(exclude_unset=True)
+    category = fields.get("category_code", rule.category_code)
+    function = fields.get("function", rule.function)
+    _check(session, rule.kind, category, function)
+    for name, value in fields.items():
+        if value is None and name in ("is_active", "note", "position"):
+            continue
+        setattr(rule, name, value)
+    session.flush()
+    changes = diff(before, snapshot(rule, AUDITED))
+    if changes:
+        record(session, viewer, "routing_rule.update", "routing_rule", rule.id, changes)
+    return rule
+
+
+def move_rule(session: Session, viewer: Viewer, rule_id: int, direction: str) -> RoutingRule:
+    """One place up or down: the order is renumbered 0, 1, 2, … with the two swapped."""
+    _require_admin(viewer)
+    rule = get_rule(session, rule_id, for_update=True)
+    ordered = rules(session)
+    i = next(k for k, r in enumerate(ordered) if r.id == rule.id)
+    j = i - 1 if direction == "up" else i + 1
+    if not 0 <= j < len(ordered):
+        return rule
+    ordered[i], ordered[j] = ordered[j], ordered[i]
+    before = {r.id: r.position for r in ordered}
+    for k, r in enumerate(ordered):
+        r.position = k
+    session.flush()
+    record(
+        session,
+        viewer,
+        "routing_rule.move",
+        "routing_rule",
+        rule.id,
+        {"position": {"before": before[rule.id], "after": rule.position}},
+    )
+    return rule
+
+
+def delete_rule(session: Session, viewer: Viewer, rule_id: int) -> None:
+    _require_admin(viewer)
+    rule = get_rule(session, rule_id, for_update=True)
+    record(
+        session,
+        viewer,
+        "routing_rule.delete",
+        "routing_rule",
+        rule.id,
+        diff(snapshot(rule, AUDITED), {}),
+    )
+    session.delete(rule)
+    session.flush()
+
+
+def preview(session: Session, viewer: Viewer, data: RoutePreviewIn) -> tuple[Route, Customer]:
+    """Where a ticket of this customer, category and site would go now, and why: the same
+    `route()` as intake, with the same checks of the customer and category; writes nothing."""
+    customer = session.scalars(
+        select(Customer).where(Customer.id == data.customer_id, condition(Customer, viewer))
+    ).first()
+    if customer is None:
+        raise Invalid.field("customer_id", N_("No such customer."))
+    category = session.get(Category, data.category_code)
+    if category is None or not category.is_active:
+        raise Invalid.field("category_code", N_("Unknown category."))
+    return route(session, customer, category, data.site_region_code), customer
+
+
+def names(session: Session, decision: Route) -> tuple[str, str | None]:
+    """The handling unit's and the assignee's names, for showing a preview."""
+    unit = session.scalar(select(Unit.name).where(Unit.id == decision.handling_unit_id)) or ""
+    person = (
+        session.scalar(select(Staff.display_name).where(Staff.id == decision.assignee_id))
+        if decision.assignee_id is not None
+        else None
+    )
+    return unit, person

@@ -45,6 +45,25 @@ class Settings(BaseSettings):
         20, description="Failed logins from one address per 15 minutes before 429."
     )
     worker_interval_seconds: float = Field(30.0, description="Pause between worker sweeps.")
+    visit_max_attempts: int = Field(
+        3, ge=1, description="Unreached attempts before a return visit counts as failed."
+    )
+    visit_retry_hours: float = Field(
+        4.0, gt=0, description="Hours before an unreached return visit is tried again."
+    )
+    survey_link_days: int = Field(14, ge=1, description="Days a survey link stays valid.")
+    recovery_index_below: float = Field(
+        90.0, description="A satisfaction index below this opens a recovery task."
+    )
+    recovery_csat_at_most: int = Field(
+        2, description="A CSAT at or below this opens a recovery task."
+    )
+    recovery_nps_at_most: int = Field(
+        6, description="An NPS score at or below this (a detractor) opens a recovery task."
+    )
+    recovery_hours: float = Field(
+        48.0, gt=0, description="Business hours the unit head has to act on a recovery task."
+    )
     retier_interval_days: int = Field(
         30, description="Re-tier every customer when the last applied run is this old (0: off)."
     )

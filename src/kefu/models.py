@@ -17,6 +17,13 @@ from kefu.notifications.models import OutboxMessage
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.sla.models import BusinessCalendar, CalendarOverride
 from kefu.staff.models import Staff, StaffRole
+from kefu.surveys.models import (
+    RecoveryTask,
+    SatisfactionMonth,
+    SurveyAnswer,
+    SurveyInvitation,
+    SurveyTemplate,
+)
 from kefu.tickets.models import (
     Category,
     EscalationStep,
@@ -30,6 +37,7 @@ from kefu.tickets.models import (
 )
 from kefu.tiering.models import TierHistory, TieringProposal, TieringRuleset, TieringRun
 from kefu.units.models import Unit, UnitFunction
+from kefu.visits.models import ReturnVisit, ReturnVisitAttempt
 
 metadata = Base.metadata
 
@@ -51,13 +59,20 @@ __all__ = [
     "Notice",
     "NotificationPreference",
     "OutboxMessage",
+    "RecoveryTask",
+    "ReturnVisit",
+    "ReturnVisitAttempt",
     "RevenueRecord",
     "RoutingRule",
+    "SatisfactionMonth",
     "ServiceLevel",
     "ServiceLevelVersion",
     "SlaTarget",
     "Staff",
     "StaffRole",
+    "SurveyAnswer",
+    "SurveyInvitation",
+    "SurveyTemplate",
     "Ticket",
     "TicketAttachment",
     "TicketCollaborator",

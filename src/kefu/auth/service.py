@@ -291,3 +291,24 @@ def purge_expired(session: Session) -> dict[str, int]:
     s = session.execute(delete(WebSession).where(WebSession.expires_at <= at))
     a = session.execute(delete(LoginAttempt).where(LoginAttempt.at < at - timedelta(days=1)))
     return {"sessions": s.rowcount or 0, "login_attempts": a.rowcount or 0}  # type: ignore[attr-defined]
+
+
+# --- throttling of other secrets (survey links …) -----------------------------------------
+# A wrong survey token is a failed sign-in of its own kind: it counts against the address
+# in the same table and window as wrong passwords, so probing either gets the same 429.
+
+
+def address_throttled(session: Session, remote_addr: str) -> bool:
+    failures = session.scalar(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(
+            LoginAttempt.remote_addr == remote_addr,
+            LoginAttempt.at >= now() - THROTTLE_WINDOW,
+        )
+    )
+    return (failures or 0) >= get_settings().login_rate_per_ip
+
+
+def record_failed_attempt(session: Session, what: str, remote_addr: str) -> None:
+    session.add(LoginAttempt(at=now(), username=what[:64], remote_addr=remote_addr))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import deliver, escalate, holiday_data, housekeeping, retier
+from kefu.jobs import deliver, escalate, holiday_data, housekeeping, retier, visits
 
 log = logging.getLogger("kefu.worker")
 
@@ -22,6 +22,7 @@ JOBS: list[tuple[str, Callable[[Session], object]]] = [
     ("retier", retier.run),
     ("escalate", escalate.run),
     ("holiday_data", holiday_data.run),
+    ("visits", visits.run),
 ]
 
 

@@ -28,6 +28,7 @@ from kefu.tickets.models import Category, Ticket, TicketEvent
 from kefu.tickets.routing import least_loaded_agent, route
 from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
 from kefu.units.models import Unit
+from kefu.visits import service as visits
 
 DEFAULT_LEVEL = "1A"
 
@@ -295,6 +296,12 @@ def _resume(session: Session, ticket: Ticket, at: datetime) -> None:
     ticket.paused_at = None
 
 
+def _is_complaint(session: Session, ticket: Ticket) -> bool:
+    return bool(
+        session.scalar(select(Category.is_complaint).where(Category.code == ticket.category_code))
+    )
+
+
 def change_state(
     session: Session, viewer: Viewer, ticket: Ticket, to: str, reason: str = ""
 ) -> None:
@@ -322,7 +329,13 @@ def change_state(
         ticket.breached_resolution = bool(ticket.resolution_due and at > ticket.resolution_due)
     if frm == "resolved" and to == "open":
         ticket.resolved_at = None
+        visits.cancel_for_ticket(session, ticket.id, viewer.username)
     if to == "closed":
+        if _is_complaint(session, ticket) and not visits.closes_complaint(session, ticket.id):
+            raise Invalid.field(
+                "state",
+                N_("A complaint closes only after a return visit that reached the customer."),
+            )
         ticket.closed_at = at
     ticket.state = to
     event(session, ticket, "state", viewer.username, public=True, frm=frm, to=to, reason=reason)
@@ -335,6 +348,7 @@ def change_state(
         {"state": {"before": frm, "after": to}},
     )
     if to == "resolved":
+        visits.schedule_after_resolution(session, ticket, version, at)
         notify(
             session,
             "ticket.resolved",

@@ -14,9 +14,12 @@ from kefu.api.v1 import (
     customer_import,
     customers,
     problems,
+    reports,
+    return_visits,
     routing,
     service_levels,
     staff,
+    surveys,
     ticket_fields,
     tickets,
     tiering,
@@ -52,6 +55,9 @@ def create_api() -> FastAPI:
         ticket_fields,
         calendars,
         routing,
+        return_visits,
+        surveys,
+        reports,
         audit,
         webhooks,
     ):
@@ -61,4 +67,5 @@ def create_api() -> FastAPI:
     api.include_router(tickets.categories_router)
     api.include_router(ticket_fields.category_fields_router)
     api.include_router(webhooks.deliveries_router)
+    api.include_router(surveys.recovery_router)
     return api

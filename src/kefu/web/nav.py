@@ -45,6 +45,7 @@ NAV: list[NavItem] = [
     NavItem("customers", N_("Import"), "/customers/import", roles=("supervisor", "manager")),
     NavItem("admin", N_("Tiering rules"), "/tiering", roles=("admin",), accesskey="t"),
     NavItem("admin", N_("Service levels"), "/service-levels", roles=("admin",), accesskey="v"),
+    NavItem("admin", N_("Ticket fields"), "/ticket-fields", roles=("admin",)),
 ]
 
 

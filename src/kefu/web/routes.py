@@ -14,6 +14,7 @@ from kefu.errors import HTTP_TITLES, DomainError, NotFound
 from kefu.i18n import N_
 from kefu.web import audit, auth, customers, service_levels, staff, tiering, tokens, units
 from kefu.web import customer_import as import_pages
+from kefu.web import ticket_fields as ticket_field_pages
 from kefu.web import tickets as ticket_pages
 from kefu.web.common import LoginRequired, here, is_htmx, render
 
@@ -26,6 +27,8 @@ def install(app: FastAPI) -> None:
     app.include_router(import_pages.router, include_in_schema=False)
     for module in (auth, units, staff, audit, tokens, customers, tiering, service_levels):
         app.include_router(module.router, include_in_schema=False)
+    # Before the ticket pages: /tickets/new/fields is not /tickets/{ticket_id}/….
+    app.include_router(ticket_field_pages.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(DomainError, on_domain_error)

@@ -25,6 +25,7 @@ from kefu.tickets import service as tickets
 from kefu.tickets.models import Category, Ticket, TicketEvent
 from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
 from kefu.units.models import Unit
+from kefu.web import ticket_fields
 from kefu.web.common import (
     CurrentMe,
     Db,
@@ -366,9 +367,13 @@ def _ticket_page(
         "rule_label": rule_label,
         "sla_title": sla_title,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
+        **ticket_fields.panel(db, ticket, forms.get("cf_form")),
         **LABELS,
     }
     return render(request, "tickets/ticket.html", ctx, status=status)
+
+
+render_ticket_page = _ticket_page  # for the routes of ticket_fields and ticket_links
 
 
 @router.get("/tickets/new")
@@ -380,7 +385,7 @@ def new_ticket(request: Request, me: CurrentMe, db: Db) -> Response:
         {
             "customer_id": customer.id if customer else "",
             "contact_id": "",
-            "category_code": "",
+            "category_code": (p.get("category_code") or "")[:40],
             "priority": "normal",
             "subject": "",
             "description": "",
@@ -411,6 +416,7 @@ def _intake_page(
         "category_options": categories(db),
         "priority_options": list(PRIORITY_LABELS.items()),
         "channel_options": [(c, CHANNEL_LABELS[c]) for c in AGENT_CHANNELS],
+        **ticket_fields.intake_fields(db, str(form["category_code"]), form),
     }
     fragment = "matches" if "q" in request.query_params else "intake"
     return render(request, "tickets/new.html", ctx, status=status, fragment=fragment)
@@ -431,6 +437,7 @@ def create_ticket(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> 
             "site_region_code",
         )
     }
+    custom = ticket_fields.posted_values(form)
     raw = values["customer_id"]
     customer = visible_customer(db, me, int(raw)) if raw.isdigit() else None
     try:
@@ -446,12 +453,14 @@ def create_ticket(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> 
                     "contact_id": optional(values["contact_id"]),
                     "site_region_code": optional(values["site_region_code"]),
                     "priority": values["priority"] or "normal",
+                    "custom_fields": custom,
                 },
             )
             ticket = tickets.open_ticket(db, me.viewer, data, channel=values["channel"])
     except Invalid as exc:
         db.expire_all()
-        bad = Form(values, exc.errors, key="new")
+        shown = {**values, **{ticket_fields.input_name(k): v for k, v in custom.items()}}
+        bad = Form(shown, ticket_fields.web_errors(exc.errors), key="new")
         return _intake_page(request, db, me, bad, customer, status=422)
     return redirect(request, f"/tickets/{ticket.id}", "created")
 

@@ -13,6 +13,7 @@ from kefu.channels.models import (
 from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
+from kefu.knowledge.models import Phrase
 from kefu.notifications.models import OutboxMessage
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.sla.models import BusinessCalendar, CalendarOverride
@@ -34,6 +35,7 @@ from kefu.tickets.models import (
     TicketEvent,
     TicketField,
     TicketFieldValue,
+    TicketView,
 )
 from kefu.tiering.models import TierHistory, TieringProposal, TieringRuleset, TieringRun
 from kefu.units.models import Unit, UnitFunction
@@ -59,6 +61,7 @@ __all__ = [
     "Notice",
     "NotificationPreference",
     "OutboxMessage",
+    "Phrase",
     "RecoveryTask",
     "ReturnVisit",
     "ReturnVisitAttempt",
@@ -79,6 +82,7 @@ __all__ = [
     "TicketEvent",
     "TicketField",
     "TicketFieldValue",
+    "TicketView",
     "TierHistory",
     "TieringProposal",
     "TieringRuleset",

@@ -344,3 +344,51 @@ class TicketFieldValue(Base):
     value_text: Mapped[str | None] = mapped_column(String(500))  # text and choice
     value_number: Mapped[Decimal | None] = mapped_column(Numeric(20, 4))
     value_date: Mapped[date | None] = mapped_column(Date)
+
+
+# --- saved views of the agent console ---------------------------------------------------------
+
+
+def shared_with_me(unit_id_col: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """Rows shared with the viewer's own unit or any unit above it (the unit's members use
+    what their unit, city or province shares)."""
+    if viewer.unit_path is None:
+        return literal_column("1") == literal_column("0")
+    above = [int(p) for p in viewer.unit_path.strip("/").split("/") if p]
+    return unit_id_col.in_(above)
+
+
+class TicketView(Base):
+    """A saved set of queue filters: personal (unit_id NULL) or shared with a unit by a
+    supervisor. A view only filters: its tickets still go through the viewer's scope."""
+
+    __tablename__ = "ticket_views"
+    __table_args__ = (Index("ix_ticket_views_owner_id", "owner_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    unit_id: Mapped[int | None] = mapped_column(
+        ForeignKey("units.id", ondelete="CASCADE"), index=True
+    )  # shared with this unit and the units below it
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def shared(self) -> bool:
+        return self.unit_id is not None
+
+    @classmethod
+    def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        # Mine; shared with my unit or above (to use); shared with my subtree (to manage).
+        me = viewer.staff_id or -1
+        return (
+            (cls.owner_id == me)
+            | shared_with_me(cls.unit_id, viewer)
+            | owned_by_subtree(cls.unit_id, viewer)
+        )

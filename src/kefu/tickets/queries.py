@@ -15,6 +15,7 @@ from kefu.scope import Viewer, path_in_subtree, visible
 from kefu.tickets import fields
 from kefu.tickets.models import Category, Ticket
 from kefu.tickets.policy import OPEN_STATES
+from kefu.tickets.schemas import ViewFilters
 from kefu.units.models import Unit
 
 
@@ -31,12 +32,15 @@ def tickets(
     breached: bool | None = None,
     unit_id: int | None = None,
     assignee_id: int | None = None,
+    unassigned: bool = False,
     customer_id: int | None = None,
     q: str | None = None,
     tag: str | None = None,
     field_filters: Iterable[str] = (),
 ) -> Select[Any]:
     stmt = visible(select(Ticket), Ticket, viewer)
+    if state == "open_states":
+        state, open_only = None, True
     if state:
         stmt = stmt.where(Ticket.state == state)
     if open_only:
@@ -58,6 +62,8 @@ def tickets(
         stmt = stmt.where(or_(Ticket.handling_unit_id.in_(below), Ticket.owning_unit_id.in_(below)))
     if assignee_id is not None:
         stmt = stmt.where(Ticket.assignee_id == assignee_id)
+    if unassigned:
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
     if customer_id is not None:
         stmt = stmt.where(Ticket.customer_id == customer_id)
     if q:
@@ -71,6 +77,36 @@ def tickets(
     for expression in field_filters:
         stmt = stmt.where(fields.filter_condition(session, expression))
     return stmt
+
+
+def filtered(
+    session: Session,
+    viewer: Viewer,
+    f: ViewFilters,
+    *,
+    customer_id: int | None = None,
+    tag: str | None = None,
+    field_filters: Iterable[str] = (),
+) -> Select[Any]:
+    """The tickets of a saved view's filters (or the list API's), always within the viewer's
+    scope: a view only narrows, it never widens what the viewer sees."""
+    return tickets(
+        session,
+        viewer,
+        state=f.state,
+        priority=f.priority,
+        category_code=f.category,
+        tier=f.tier,
+        service_level=f.service_level,
+        breached=f.breached,
+        unit_id=f.unit_id,
+        assignee_id=(viewer.staff_id or -1) if f.assignee == "me" else None,
+        unassigned=f.assignee == "unassigned",
+        customer_id=customer_id,
+        q=f.q,
+        tag=tag,
+        field_filters=field_filters,
+    )
 
 
 def categories(session: Session) -> list[Category]:

@@ -187,6 +187,60 @@ class TicketFieldOut(BaseModel):
     choices: list[ChoiceOut]
     position: int
     is_active: bool
+
+
+# --- saved views and bulk actions of the agent console ------------------------------------------
+
+StateFilter = Literal["new", "open", "pending", "on_hold", "resolved", "closed", "open_states"]
+AssigneeFilter = Literal["me", "unassigned", "anyone"]
+
+
+class ViewFilters(Input):
+    """The filters of the ticket list, as a saved view stores them. `state` "open_states"
+    means every open state (new, open, pending, on hold); None means any state."""
+
+    state: StateFilter | None = "open_states"
+    priority: Priority | None = None
+    category: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
+    tier: Literal["A", "B", "C"] | None = None
+    service_level: Literal["5A", "4A", "3A", "2A", "1A"] | None = None
+    breached: bool | None = None
+    unit_id: int | None = Field(None, description="Owned or handled by this unit or below.")
+    assignee: AssigneeFilter = "anyone"
+    q: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+ViewName = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class ViewCreate(Input):
+    name: ViewName
+    filters: ViewFilters = Field(default_factory=ViewFilters)
+    unit_id: int | None = Field(
+        None, description="Share with this unit and the units below it (supervisors)."
+    )
+    position: int = Field(0, ge=0, le=10_000)
+
+
+class ViewUpdate(Input):
+    version: int = Field(description="The version you read; a stale one gets 409.")
+    name: ViewName | None = None
+    filters: ViewFilters | None = None
+    unit_id: int | None = None
+    position: int | None = Field(None, ge=0, le=10_000)
+
+
+class ViewOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    owner_id: int
+    unit_id: int | None
+    shared: bool
+    filters: ViewFilters
+    position: int
+    version: int
     created_at: datetime
     updated_at: datetime
 
@@ -253,3 +307,18 @@ class RoutePreviewOut(BaseModel):
     assignee_name: str | None
     assign_rule: str
     trace: list[RouteStepOut]
+
+
+class BulkItem(Input):
+    id: int
+    version: int = Field(description="The version you read; a stale one fails the request.")
+
+
+class BulkAction(Input):
+    """One action on many tickets, all or nothing."""
+
+    tickets: list[BulkItem] = Field(min_length=1, max_length=200)
+    action: Literal["assign", "state"]
+    assignee_id: int | None = None
+    state: State | None = None
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""

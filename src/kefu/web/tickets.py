@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
@@ -15,15 +16,24 @@ from starlette.datastructures import FormData, UploadFile
 from kefu.clock import now
 from kefu.customers import queries as customer_queries
 from kefu.customers.models import Contact, Customer
-from kefu.errors import Conflict, FieldError, Invalid
+from kefu.errors import Conflict, FieldError, Forbidden, Invalid
 from kefu.i18n import N_, get_locale
 from kefu.pagination import paginate
 from kefu.staff import queries as staff_queries
 from kefu.staff.models import Staff
-from kefu.tickets import attachments, escalation, policy, queries
+from kefu.tickets import attachments, bulk, escalation, policy, queries, saved_views
 from kefu.tickets import service as tickets
 from kefu.tickets.models import Category, Ticket, TicketEvent
-from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
+from kefu.tickets.schemas import (
+    BulkAction,
+    MessageIn,
+    TicketCreate,
+    TicketUpdate,
+    TransferIn,
+    ViewCreate,
+    ViewFilters,
+    ViewUpdate,
+)
 from kefu.units.models import Unit
 from kefu.web import ticket_fields
 from kefu.web.common import (
@@ -99,6 +109,7 @@ NOTICES = {
     "saved": N_("Saved."),
     "transferred": N_("Transferred."),
     "attached": N_("File attached."),
+    "deleted": N_("Deleted."),
 }
 
 
@@ -238,65 +249,312 @@ def _choice(value: str, allowed: Any) -> str:
     return value if value in allowed else ""
 
 
-@router.get("/tickets")
-def queue(request: Request, me: CurrentMe, db: Db) -> Response:
-    p = request.query_params
-    view = _choice(p.get("view", ""), VIEWS) or "mine"
-    cats = categories(db)
-    filters = Form(
-        {
-            "view": view,
-            "state": _choice(p.get("state", ""), policy.OPEN_STATES),
-            "priority": _choice(p.get("priority", ""), PRIORITY_LABELS),
-            "category": _choice(p.get("category", ""), {c for c, _ in cats}),
-            "tier": _choice(p.get("tier", ""), TIERS),
-            "service_level": _choice(p.get("service_level", ""), LEVELS),
-            "breached": _choice(p.get("breached", ""), ("yes", "no")),
-            "q": (p.get("q") or "").strip()[:100],
-        },
-        key="filter",
-    )
-    v = filters.values
-    stmt = queries.tickets(
-        db,
-        me.viewer,
-        open_only=True,
-        state=v["state"] or None,
-        priority=v["priority"] or None,
-        category_code=v["category"] or None,
-        tier=v["tier"] or None,
-        service_level=v["service_level"] or None,
+FILTER_NAMES = (
+    "state",
+    "priority",
+    "category",
+    "tier",
+    "service_level",
+    "breached",
+    "unit_id",
+    "assignee",
+    "q",
+)
+ASSIGNEE_OPTIONS = [
+    ("me", N_("Me")),
+    ("unassigned", N_("Unassigned")),
+    ("anyone", N_("Anyone")),
+]
+BULK_ACTIONS = [("assign", N_("Assign to")), ("state", N_("Change state to"))]
+BULK_NOTICES = {"bulk": N_("Done: every selected ticket changed.")}
+
+
+def _filters_to_values(f: ViewFilters) -> dict[str, str]:
+    """A view's filters as the filter form shows them ('' = all)."""
+    return {
+        "state": "" if f.state == "open_states" else (f.state or "any"),
+        "priority": f.priority or "",
+        "category": f.category or "",
+        "tier": f.tier or "",
+        "service_level": f.service_level or "",
+        "breached": "" if f.breached is None else ("yes" if f.breached else "no"),
+        "unit_id": str(f.unit_id) if f.unit_id else "",
+        "assignee": f.assignee,
+        "q": f.q or "",
+    }
+
+
+def _values_to_filters(v: dict[str, str]) -> ViewFilters:
+    state = v["state"]
+    return ViewFilters(
+        state=None if state == "any" else (state or "open_states"),  # type: ignore[arg-type]
+        priority=v["priority"] or None,  # type: ignore[arg-type]
+        category=v["category"] or None,
+        tier=v["tier"] or None,  # type: ignore[arg-type]
+        service_level=v["service_level"] or None,  # type: ignore[arg-type]
         breached={"yes": True, "no": False}.get(v["breached"]),
-        unit_id=me.unit_id if view == "unit" else None,
-        assignee_id=me.id if view == "mine" else None,
+        unit_id=int(v["unit_id"]) if v["unit_id"] else None,
+        assignee=v["assignee"] or "anyone",  # type: ignore[arg-type]
         q=v["q"] or None,
     )
+
+
+def _clean_values(raw: Any, cats: list[tuple[str, str]], unit_ids: set[str]) -> dict[str, str]:
+    """Filter values from a query string or a form, each checked against its options."""
+    return {
+        "state": _choice(raw.get("state", ""), (*STATE_LABELS, "any")),
+        "priority": _choice(raw.get("priority", ""), PRIORITY_LABELS),
+        "category": _choice(raw.get("category", ""), {c for c, _ in cats}),
+        "tier": _choice(raw.get("tier", ""), TIERS),
+        "service_level": _choice(raw.get("service_level", ""), LEVELS),
+        "breached": _choice(raw.get("breached", ""), ("yes", "no")),
+        "unit_id": _choice(raw.get("unit_id", ""), unit_ids),
+        "assignee": _choice(raw.get("assignee", ""), dict(ASSIGNEE_OPTIONS)) or "anyone",
+        "q": (raw.get("q") or "").strip()[:100],
+    }
+
+
+@router.get("/tickets")
+def queue(request: Request, me: CurrentMe, db: Db) -> Response:
+    return _queue_page(request, db, me)
+
+
+def _queue_page(
+    request: Request,
+    db: Session,
+    me: Me,
+    *,
+    status: int = 200,
+    bulk_form: Form | None = None,
+    view_form: Form | None = None,
+    selected: set[str] | None = None,
+    back: str | None = None,
+) -> Response:
+    # After a refused form: the queue as the person saw it (its URL came in `back`).
+    p: Any = dict(parse_qsl(urlsplit(back).query)) if back else request.query_params
+    cats = categories(db)
+    unit_choices = visible_tree(db, me).choices()
+    unit_ids = {str(c.unit.id) for c in unit_choices}
+    saved = None
+    raw_saved = p.get("saved", "")
+    if raw_saved.isdigit():
+        saved = saved_views.get_view(db, me.viewer, int(raw_saved))  # not visible: 404
+        view = "saved"
+        defaults = _filters_to_values(saved_views.filters_of(saved))
+    else:
+        view = _choice(p.get("view", ""), VIEWS) or "mine"
+        defaults = _filters_to_values(
+            ViewFilters(assignee="me") if view == "mine" else ViewFilters(unit_id=me.unit_id)
+        )
+    # What the query string gives wins over the view's own values (a form sends them all).
+    given = {k: p[k] for k in FILTER_NAMES if k in p}
+    v = _clean_values({**defaults, **given}, cats, unit_ids)
+    filters = Form({"view": view, "saved": raw_saved if saved else "", **v}, key="filter")
+    stmt = queries.filtered(db, me.viewer, _values_to_filters(v))
     cursor = p.get("cursor") or None
     page = paginate(
         db, stmt, key=(Ticket.resolution_due, Ticket.id), limit=PAGE_SIZE, cursor=cursor
     )
     rows = page.items
     at = now()
+    personal, shared = saved_views.sidebar(db, me.viewer)
+    saved_path = queries.rows_by_id(db, Unit, {saved.unit_id}) if saved else {}
+    may_share = me.viewer.has_role(*saved_views.SHARE_ROLES)
     ctx = {
         "view": view,
         "views": VIEWS,
+        "saved": saved,
+        "saved_editable": bool(
+            saved
+            and saved_views.may_edit(
+                me.viewer, saved, saved_path[saved.unit_id].path if saved.unit_id else None
+            )
+        ),
+        "personal_views": personal,
+        "shared_views": shared,
         "filters": filters,
+        "filter_query": urlencode({k: v[k] for k in FILTER_NAMES if v[k]}),
         "tickets": rows,
         "timers": {t.id: timers(t, at) for t in rows},
         "customers": queries.rows_by_id(db, Customer, {t.customer_id for t in rows}),
         "people": queries.rows_by_id(db, Staff, {t.assignee_id for t in rows}),
         "units": queries.rows_by_id(db, Unit, {t.handling_unit_id for t in rows}),
-        "state_options": [(s, STATE_LABELS[s]) for s in policy.OPEN_STATES],
+        "state_options": [
+            *[(s, STATE_LABELS[s]) for s in STATE_LABELS],
+            ("any", N_("Any state")),
+        ],
         "priority_options": list(PRIORITY_LABELS.items()),
         "category_options": cats,
         "tier_options": [(t, t) for t in TIERS],
         "level_options": [(lv, lv) for lv in LEVELS],
         "breached_options": BREACHED_OPTIONS,
+        "assignee_options": ASSIGNEE_OPTIONS,
+        "unit_choices": unit_choices,
+        "share_choices": [
+            c
+            for c in unit_choices
+            if me.viewer.is_admin or c.unit.path.startswith(me.viewer.unit_path or "/none/")
+        ]
+        if may_share
+        else [],
+        "bulk_form": bulk_form
+        or Form({"action": "assign", "assignee_id": "", "state": "", "reason": ""}, key="bulk"),
+        "bulk_actions": BULK_ACTIONS,
+        "bulk_state_options": [(s, STATE_LABELS[s]) for s in STATE_LABELS if s != "new"],
+        "staff_options": _staff_options(db, me),
+        "view_form": view_form
+        or Form({"name": saved.name if saved else "", "unit_id": ""}, key="saveview"),
+        "selected": selected or set(),
         "first_url": url_with(request, cursor=None) if cursor else None,
         "next_url": url_with(request, cursor=page.next_cursor) if page.next_cursor else None,
+        "notice": (NOTICES | BULK_NOTICES).get(p.get("notice", "")),
+        **({"here": back} if back else {}),
         **LABELS,
     }
-    return render(request, "tickets/queue.html", ctx, fragment="results")
+    return render(request, "tickets/queue.html", ctx, status=status, fragment="results")
+
+
+def _staff_options(db: Session, me: Me) -> list[tuple[int, str]]:
+    return [
+        (s.id, s.display_name)
+        for s in all_rows(
+            db, staff_queries.staff(db, me.viewer, active=True), key=Staff.id, cap=500
+        )
+    ]
+
+
+def _posted_filters(db: Session, me: Me, form: FormData) -> ViewFilters:
+    unit_ids = {str(c.unit.id) for c in visible_tree(db, me).choices()}
+    return _values_to_filters(_clean_values(form, categories(db), unit_ids))
+
+
+def _back(form: FormData) -> str:
+    """Where a console form came from (a local /tickets URL only)."""
+    back = text(form, "back")
+    return back if back.startswith("/tickets") and not back.startswith("//") else "/tickets"
+
+
+@router.post("/tickets/views")
+def save_view(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Response:
+    """Save the filters shown as a new view (personal, or shared with a unit)."""
+    values = {"name": text(form, "name"), "unit_id": text(form, "unit_id")}
+    try:
+        with db.begin_nested():
+            data = parse(
+                ViewCreate,
+                {
+                    "name": values["name"],
+                    "unit_id": optional(values["unit_id"]),
+                    "filters": _posted_filters(db, me, form).model_dump(),
+                },
+            )
+            view = saved_views.create_view(db, me.viewer, data)
+    except (Invalid, Forbidden) as exc:
+        db.expire_all()
+        errors = exc.errors or [FieldError("unit_id", exc.message, exc.params)]
+        bad = Form(values, errors, key="saveview")
+        return _queue_page(request, db, me, status=exc.status, view_form=bad, back=_back(form))
+    return redirect(request, f"/tickets?saved={view.id}", "saved")
+
+
+@router.post("/tickets/views/{view_id}")
+def update_view(
+    view_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    """Replace a saved view's filters by those shown (and maybe rename it)."""
+    view = saved_views.get_view(db, me.viewer, view_id)
+    values = {"name": text(form, "name"), "unit_id": ""}
+    try:
+        with db.begin_nested():
+            data = parse(
+                ViewUpdate,
+                {
+                    "version": _version(form),
+                    "name": values["name"] or view.name,
+                    "filters": _posted_filters(db, me, form).model_dump(),
+                },
+            )
+            saved_views.update_view(db, me.viewer, view_id, data)
+    except (Invalid, Conflict) as exc:
+        db.expire_all()
+        errors = exc.errors if isinstance(exc, Invalid) else _conflict_errors(exc)
+        bad = Form(values, errors, key="saveview")
+        return _queue_page(request, db, me, status=exc.status, view_form=bad, back=_back(form))
+    return redirect(request, f"/tickets?saved={view_id}", "saved")
+
+
+@router.post("/tickets/views/{view_id}/delete")
+def delete_view(
+    view_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    saved_views.delete_view(db, me.viewer, view_id)
+    return redirect(request, "/tickets", "deleted")
+
+
+@router.post("/tickets/bulk")
+def bulk_action(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Response:
+    """Assign or change the state of the ticked tickets: all or nothing, with a report."""
+    picked = [str(x) for x in form.getlist("t") if isinstance(x, str)]
+    values = {
+        "action": text(form, "action"),
+        "assignee_id": text(form, "assignee_id"),
+        "state": text(form, "state"),
+        "reason": text(form, "reason"),
+    }
+    items = []
+    for raw in picked:
+        tid, _, ver = raw.partition(":")
+        if tid.isdigit() and ver.isdigit():
+            items.append({"id": int(tid), "version": int(ver)})
+    try:
+        with db.begin_nested():
+            if not items:
+                raise Invalid.field("tickets", N_("Tick the tickets first."))
+            data = parse(
+                BulkAction,
+                {
+                    "tickets": items,
+                    "action": values["action"],
+                    "assignee_id": optional(values["assignee_id"]),
+                    "state": optional(values["state"]),
+                    "reason": values["reason"],
+                },
+            )
+            bulk.bulk_update(db, me.viewer, data)
+    except (Invalid, Conflict, Forbidden) as exc:
+        db.expire_all()
+        bad = Form(values, _bulk_report(db, me, exc, items), key="bulk")
+        return _queue_page(
+            request,
+            db,
+            me,
+            status=exc.status,
+            bulk_form=bad,
+            selected=set(picked),
+            back=_back(form),
+        )
+    return redirect(request, _back(form), "bulk")
+
+
+def _bulk_report(db: Session, me: Me, exc: Any, items: list[dict[str, int]]) -> list[FieldError]:
+    """The refusal as lines a person reads: the summary, then each ticket's number and why."""
+    ids = [i["id"] for i in items]
+    visible_rows = db.scalars(queries.tickets(db, me.viewer).where(Ticket.id.in_(ids or [-1])))
+    numbers = {t.id: t.number for t in visible_rows}  # only tickets the person may see
+    out = []
+    if exc.message and exc.message != exc.title:
+        out.append(FieldError("report", exc.message, exc.params))
+    for e in exc.errors:
+        parts = e.field.split(".")
+        if parts[0] == "tickets" and len(parts) > 1 and parts[1].isdigit():
+            tid = items[int(parts[1])]["id"] if int(parts[1]) < len(items) else 0
+            number = numbers.get(tid, f"#{tid}")
+            out.append(FieldError("tickets", e.message, {**e.params, "number": number}))
+        else:
+            out.append(e)
+    if not out:
+        out.append(FieldError("report", exc.message or exc.title, exc.params))
+    return out
 
 
 LABELS = {

@@ -21,6 +21,7 @@ from kefu.api.v1 import (
     staff,
     surveys,
     ticket_fields,
+    ticket_views,
     tickets,
     tiering,
     units,
@@ -58,6 +59,7 @@ def create_api() -> FastAPI:
         return_visits,
         surveys,
         reports,
+        ticket_views,
         audit,
         webhooks,
     ):

@@ -17,16 +17,20 @@ from kefu.api.v1.common import (
 )
 from kefu.api.v1.deps import CurrentViewer, Db
 from kefu.pagination import paginate
-from kefu.tickets import attachments, queries
+from kefu.tickets import attachments, bulk, queries, saved_views
 from kefu.tickets import service as tickets
 from kefu.tickets.models import Ticket, TicketEvent
 from kefu.tickets.schemas import (
+    AssigneeFilter,
+    BulkAction,
     EventOut,
     MessageIn,
+    StateFilter,
     TicketCreate,
     TicketOut,
     TicketUpdate,
     TransferIn,
+    ViewFilters,
 )
 
 router = APIRouter(prefix="/tickets", tags=["tickets"])
@@ -48,8 +52,13 @@ def list_tickets(
     db: Db,
     limit: Limit = 50,
     cursor: Cursor = None,
+    view: Annotated[
+        int | None,
+        Query(description="A saved view's id: its filters apply; parameters given here win."),
+    ] = None,
     state: Annotated[
-        Literal["new", "open", "pending", "on_hold", "resolved", "closed"] | None, Query()
+        StateFilter | None,
+        Query(description="One state, or `open_states` for every open one."),
     ] = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
     priority: Annotated[Literal["urgent", "high", "normal", "low"] | None, Query()] = None,
@@ -59,6 +68,9 @@ def list_tickets(
     breached: bool | None = None,
     unit_id: Annotated[
         int | None, Query(description="Owned or handled by this unit or below.")
+    ] = None,
+    assignee: Annotated[
+        AssigneeFilter | None, Query(description="me, unassigned or anyone.")
     ] = None,
     mine: Annotated[bool, Query(description="Only tickets assigned to me.")] = False,
     customer_id: int | None = None,
@@ -74,20 +86,28 @@ def list_tickets(
     ] = None,
     sort: Literal["due", "newest"] = "newest",
 ) -> PageOut[TicketOut]:
-    stmt = queries.tickets(
+    base = (
+        saved_views.filters_of(saved_views.get_view(db, viewer, view))
+        if view is not None
+        else ViewFilters(state=None)
+    )
+    given = {
+        "state": state or ("open_states" if open_only else None),
+        "priority": priority,
+        "category": category,
+        "tier": tier,
+        "service_level": service_level,
+        "breached": breached,
+        "unit_id": unit_id,
+        "assignee": assignee or ("me" if mine else None),
+        "q": q,
+    }
+    filters = base.model_copy(update={k: v for k, v in given.items() if v is not None})
+    stmt = queries.filtered(
         db,
         viewer,
-        state=state,
-        open_only=open_only,
-        priority=priority,
-        category_code=category,
-        tier=tier,
-        service_level=service_level,
-        breached=breached,
-        unit_id=unit_id,
-        assignee_id=viewer.staff_id if mine else None,
+        filters,
         customer_id=customer_id,
-        q=q,
         tag=tag,
         field_filters=[f[:200] for f in field or ()],
     )
@@ -118,6 +138,24 @@ def create_ticket(
         )
 
     return idempotent_create(request, db, viewer, idempotency_key, body, create)
+
+
+class BulkOut(BaseModel):
+    items: list[TicketOut]
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkOut,
+    summary="Assign or change the state of many tickets, all or nothing",
+    description="Each ticket carries the version you read. If any ticket cannot take the "
+    "action (out of scope, forbidden by the state machine, changed meanwhile), nothing "
+    "changes and the problem's `errors` name each one (`tickets.<index>.<field>`): 409 when "
+    "a version is stale, else 422.",
+)
+def bulk_update(body: BulkAction, viewer: CurrentViewer, db: Db) -> BulkOut:
+    done = bulk.bulk_update(db, viewer, body)
+    return BulkOut(items=[TicketOut.model_validate(t) for t in done])
 
 
 @router.get("/{ticket_id}", response_model=TicketOut)

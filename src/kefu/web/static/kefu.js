@@ -33,7 +33,7 @@
 
   // Destructive forms ask first.
   document.addEventListener("submit", function (e) {
-    var question = e.target.getAttribute("data-confirm");
+    var question = (e.submitter && e.submitter.getAttribute("data-confirm")) || e.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) { e.preventDefault(); }
   });
 
@@ -98,4 +98,36 @@
       document.activeElement.blur();
     }
   });
+})();
+
+// Console: bulk selection (select all, the count, the fields of the chosen action).
+(function () {
+  "use strict";
+
+  function refresh() {
+    var picks = document.querySelectorAll("[data-pick]");
+    var n = 0;
+    picks.forEach(function (p) { if (p.checked) { n += 1; } });
+    var count = document.querySelector("[data-bulk-count] b");
+    if (count) { count.textContent = String(n); }
+    var all = document.querySelector("[data-pick-all]");
+    if (all) { all.checked = picks.length > 0 && n === picks.length; all.indeterminate = n > 0 && n < picks.length; }
+    var action = document.getElementById("f-bulk-action");
+    if (action) {
+      var assign = action.value === "assign";
+      var person = document.getElementById("f-bulk-assignee_id");
+      var state = document.getElementById("f-bulk-state");
+      if (person) { person.closest(".field").hidden = !assign; }
+      if (state) { state.closest(".field").hidden = assign; }
+    }
+  }
+
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-pick-all]")) {
+      document.querySelectorAll("[data-pick]").forEach(function (p) { p.checked = e.target.checked; });
+    }
+    if (e.target.matches && e.target.matches("[data-pick], [data-pick-all], #f-bulk-action")) { refresh(); }
+  });
+  document.addEventListener("DOMContentLoaded", refresh);
+  document.addEventListener("htmx:afterSettle", refresh);
 })();

@@ -1,0 +1,236 @@
+"""The console's saved views and bulk actions (page and HTMX fragment)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from kefu import clock
+from kefu.audit.models import AuditEntry
+from kefu.scope import SYSTEM
+from kefu.tickets import service as tickets
+from kefu.tickets.models import Ticket, TicketEvent, TicketView
+from kefu.tickets.schemas import TicketCreate, TicketUpdate
+from tests.factories import make_customer, make_staff
+from tests.scope_matrix import build_org
+from tests.web.helpers import HX, post, signed_in
+
+SH = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def tuesday_morning():
+    clock.set_now(lambda: datetime(2026, 11, 24, 10, tzinfo=SH).astimezone(UTC))
+
+
+def open_ticket(db, customer, subject, priority="high"):
+    data = TicketCreate(
+        customer_id=customer.id,
+        category_code="technical_support",
+        subject=subject,
+        priority=priority,
+    )
+    t = tickets.open_ticket(db, SYSTEM, data, channel="phone")
+    db.commit()
+    return t
+
+
+def shown(html, subjects):
+    return {s for s in subjects if f">{s}</a>" in html}
+
+
+def test_save_a_view_and_choose_it_in_the_sidebar(client, db):
+    org = build_org(db, roles=("supervisor",))
+    x, y = make_customer(db, org.county_x), make_customer(db, org.county_y)
+    open_ticket(db, x, "X紧急", "urgent")
+    open_ticket(db, x, "X低", "low")
+    open_ticket(db, y, "Y紧急", "urgent")
+    subjects = ("X紧急", "X低", "Y紧急")
+    signed_in(client, "m-city-a")
+    page = client.get("/tickets?view=unit")
+    assert shown(page.text, subjects) == set(subjects)
+    r = post(
+        client, "/tickets/views", {"name": "甲市紧急", "priority": "urgent", "assignee": "anyone"}
+    )
+    assert r.status_code == 303
+    view = db.scalars(select(TicketView).where(TicketView.name == "甲市紧急")).one()
+    assert view.unit_id is None and view.filters["priority"] == "urgent"
+    assert r.headers["location"].startswith(f"/tickets?saved={view.id}")
+    page = client.get(f"/tickets?saved={view.id}")
+    assert f'href="/tickets?saved={view.id}" aria-current="page"' in page.text
+    assert shown(page.text, subjects) == {"X紧急", "Y紧急"}
+    # Narrowed further in the form (HTMX): the query string wins over the view.
+    frag = client.get(
+        f"/tickets?saved={view.id}&priority=urgent&unit_id={org.county_x.id}&assignee=anyone",
+        headers={**HX, "HX-Target": "results"},
+    )
+    assert "<html" not in frag.text and shown(frag.text, subjects) == {"X紧急"}
+    # Update it with other filters, then delete it.
+    r = post(
+        client,
+        f"/tickets/views/{view.id}",
+        {"version": "1", "name": "甲市低", "priority": "low", "assignee": "anyone"},
+    )
+    assert r.status_code == 303
+    page = client.get(f"/tickets?saved={view.id}")
+    assert shown(page.text, subjects) == {"X低"} and "甲市低" in page.text
+    r = post(client, f"/tickets/views/{view.id}/delete")
+    assert r.status_code == 303
+    assert client.get(f"/tickets?saved={view.id}").status_code == 404
+
+
+def test_a_shared_view_never_widens_what_a_member_sees(client, db):
+    org = build_org(db, roles=("supervisor",))
+    agent = make_staff(db, org.county_x, username="agent-x")
+    for key in ("county_x", "county_y", "county_z", "province"):
+        open_ticket(db, make_customer(db, org.units[key]), f"单-{key}")
+    subjects = [f"单-{k}" for k in ("county_x", "county_y", "county_z", "province")]
+    signed_in(client, "m-province")
+    r = post(
+        client,
+        "/tickets/views",
+        {
+            "name": "全省全部",
+            "unit_id": str(org.province.id),
+            "assignee": "anyone",
+            "state": "any",
+        },
+    )
+    assert r.status_code == 303
+    view = db.scalars(select(TicketView).where(TicketView.name == "全省全部")).one()
+    assert view.unit_id == org.province.id
+    assert shown(client.get(f"/tickets?saved={view.id}").text, subjects) == set(subjects)
+    client.cookies.clear()
+    signed_in(client, agent.username)
+    page = client.get("/tickets")
+    assert 'id="shared-views"' in page.text and "全省全部" in page.text
+    page = client.get(f"/tickets?saved={view.id}")
+    assert page.status_code == 200
+    assert shown(page.text, subjects) == {"单-county_x"}
+    assert "Update this view" not in page.text and "更新此视图" not in page.text
+    # A plain agent may not share, nor change the shared view.
+    r = post(
+        client,
+        "/tickets/views",
+        {"name": "我要共享", "unit_id": str(org.county_x.id), "assignee": "anyone"},
+    )
+    assert r.status_code == 403 and "我要共享" in r.text
+    r = post(client, f"/tickets/views/{view.id}", {"version": "1", "name": "改"})
+    assert r.status_code == 403
+    # Someone's personal view is nobody else's business.
+    client.cookies.clear()
+    signed_in(client, "m-county-z")
+    r = post(client, "/tickets/views", {"name": "Z的", "assignee": "me"})
+    z_view = db.scalars(select(TicketView).where(TicketView.name == "Z的")).one()
+    client.cookies.clear()
+    signed_in(client, agent.username)
+    assert client.get(f"/tickets?saved={z_view.id}").status_code == 404
+    assert post(client, f"/tickets/views/{z_view.id}/delete").status_code == 404
+
+
+def _picks(tickets_):
+    return [f"{t.id}:{t.version}" for t in tickets_]
+
+
+def test_bulk_assign_writes_each_tickets_event_and_audit(client, db):
+    org = build_org(db, roles=("supervisor",))
+    customer = make_customer(db, org.county_x)
+    ts = [open_ticket(db, customer, f"批量{i}") for i in range(3)]
+    assert {t.assignee_id for t in ts} == {None}
+    agent = make_staff(db, org.county_x, username="agent-x", display_name="张三")
+    versions = {t.id: t.version for t in ts}
+    signed_in(client, "m-city-a")
+    r = post(
+        client,
+        "/tickets/bulk",
+        {"t": _picks(ts), "action": "assign", "assignee_id": str(agent.id), "reason": "排班"},
+    )
+    assert r.status_code == 303, r.text
+    db.expire_all()
+    for t in ts:
+        row = db.get(Ticket, t.id)
+        assert row.assignee_id == agent.id and row.version == versions[t.id] + 1
+    audits = db.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.assign")).all()
+    assert sorted(int(a.object_id) for a in audits) == sorted(t.id for t in ts)
+    events = db.scalars(
+        select(TicketEvent).where(TicketEvent.kind == "assign", TicketEvent.actor == "m-city-a")
+    ).all()
+    assert len(events) == 3 and all(e.data["reason"] == "排班" for e in events)
+
+
+def test_bulk_is_all_or_nothing_with_a_report_per_ticket(client, db):
+    org = build_org(db, roles=("supervisor",))
+    customer = make_customer(db, org.county_x)
+    good, closed, stale = (open_ticket(db, customer, f"单{i}") for i in range(3))
+    hidden = open_ticket(db, make_customer(db, org.county_z), "别处的单")
+    for t, to in ((closed, "resolved"), (closed, "closed")):
+        tickets.update_ticket(db, SYSTEM, t.id, TicketUpdate(version=t.version, state=to))
+        db.commit()
+    signed_in(client, "m-city-a")
+    picks = [f"{good.id}:{good.version}", f"{closed.id}:{closed.version}"]
+    back = "/tickets?view=unit&state=any"
+    r = post(
+        client, "/tickets/bulk", {"t": picks, "action": "state", "state": "pending", "back": back}
+    )
+    assert r.status_code == 422
+    assert f'name="back" value="{back.replace("&", "&amp;")}"' in r.text
+    report = re.search(r'id="bulk-report".*?</div>', r.text, re.S).group(0)
+    assert closed.number in report and good.number not in report
+    assert "1" in report and "2" in report  # one of two
+    assert f'value="{good.id}:{good.version}" form="bulk" data-pick checked' in r.text
+    db.expire_all()
+    assert db.get(Ticket, good.id).state == "new"  # nothing changed
+    # A stale version: 409, naming the ticket; an invisible one: "no such ticket", by id.
+    picks = [f"{stale.id}:{stale.version - 1 or 99}", f"{hidden.id}:1", f"{good.id}:{good.version}"]
+    r = post(client, "/tickets/bulk", {"t": picks, "action": "state", "state": "pending"})
+    assert r.status_code == 409
+    report = re.search(r'id="bulk-report".*?</div>', r.text, re.S).group(0)
+    assert stale.number in report and f"#{hidden.id}" in report and hidden.number not in report
+    db.expire_all()
+    assert db.get(Ticket, good.id).state == "new" and db.get(Ticket, stale.id).state == "new"
+    # Nothing ticked, or no person chosen: an inline message, nothing else.
+    r = post(client, "/tickets/bulk", {"action": "assign"})
+    assert r.status_code == 422 and 'id="bulk-report"' in r.text
+    r = post(client, "/tickets/bulk", {"t": [f"{good.id}:{good.version}"], "action": "assign"})
+    assert r.status_code == 422
+    assert db.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.state")).all()
+    state_audits = db.scalars(
+        select(AuditEntry.object_id).where(AuditEntry.action == "ticket.state")
+    ).all()
+    assert str(good.id) not in state_audits
+
+
+def test_bulk_api_reports_fields_and_changes_nothing(client, db):
+    org = build_org(db, roles=("supervisor",))
+    customer = make_customer(db, org.county_x)
+    a, b = open_ticket(db, customer, "甲"), open_ticket(db, customer, "乙")
+    hidden = open_ticket(db, make_customer(db, org.city_b), "乙市的")
+    h = org.headers["county_x"]
+    body = {
+        "action": "state",
+        "state": "on_hold",
+        "tickets": [
+            {"id": a.id, "version": a.version},
+            {"id": hidden.id, "version": 1},
+            {"id": b.id, "version": b.version + 5},
+        ],
+    }
+    r = client.post("/api/v1/tickets/bulk", headers=h, json=body)
+    assert r.status_code == 409, r.text
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert fields == {"tickets.1.id", "tickets.2.version"}
+    assert r.headers["content-type"].startswith("application/problem+json")
+    db.expire_all()
+    assert db.get(Ticket, a.id).state == "new"
+    body["tickets"] = [{"id": a.id, "version": a.version}, {"id": b.id, "version": b.version}]
+    r = client.post("/api/v1/tickets/bulk", headers=h, json=body)
+    assert r.status_code == 200, r.text
+    assert [t["state"] for t in r.json()["items"]] == ["on_hold", "on_hold"]
+    body["state"] = "new"
+    body["tickets"] = [{"id": a.id, "version": a.version + 1}]
+    r = client.post("/api/v1/tickets/bulk", headers=h, json=body)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tickets.0.state"

@@ -23,12 +23,13 @@ demo: setup
 	@echo "Open http://$(HOST):$(PORT)/ and sign in as admin / kefu-demo-2026"
 	$(BIN)/kefu serve --host $(HOST) --port $(PORT)
 
-## system-deps: Debian packages the browser tests need (chromium, a Chinese font)
+## system-deps: Debian packages the tests need (chromium and a Chinese font for the browser
+## tests; dovecot, the real IMAP server the mail tests start on 127.0.0.1)
 system-deps:
-	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/sbin/dovecot ] || ! fc-list 2>/dev/null | grep -qi 'wenquanyi\|noto sans cjk'; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -q chromium fonts-wqy-microhei >/dev/null 2>&1 || \
-	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium fonts-wqy-microhei >/dev/null; }; \
+	  $$SUDO apt-get install -y -q chromium fonts-wqy-microhei dovecot-imapd >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium fonts-wqy-microhei dovecot-imapd >/dev/null; }; \
 	fi
 
 ## test: set up and run the whole suite (also on PostgreSQL when KEFU_TEST_DATABASE_URL is set)

@@ -131,6 +131,23 @@ class Settings(BaseSettings):
         "link-local addresses (SSRF protection off for them).",
     )
 
+    mail_max_mb: float = Field(
+        25.0,
+        gt=0,
+        description="Largest incoming mail fetched, in MB; a larger one is quarantined unread.",
+    )
+    mail_fetch_batch: int = Field(
+        200, ge=1, description="Most mails fetched from one mailbox per worker run."
+    )
+    mail_timeout_seconds: float = Field(
+        30.0, gt=0, description="Network timeout of IMAP and SMTP connections, in seconds."
+    )
+    mail_ca_file: str = Field(
+        "",
+        description="Extra CA certificates (PEM file) trusted for IMAP and SMTP TLS; "
+        "empty: the system's trust store only.",
+    )
+
 
 _override: Settings | None = None
 

@@ -14,6 +14,7 @@ from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
 from kefu.knowledge.models import Phrase
+from kefu.mail.models import InboundMail, Mailbox
 from kefu.notifications.models import OutboxMessage
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.sla.models import BusinessCalendar, CalendarOverride
@@ -56,8 +57,10 @@ __all__ = [
     "DeliveryAttempt",
     "EscalationStep",
     "IdempotencyKey",
+    "InboundMail",
     "Industry",
     "LoginAttempt",
+    "Mailbox",
     "Notice",
     "NotificationPreference",
     "OutboxMessage",

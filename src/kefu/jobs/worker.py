@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import deliver, escalate, holiday_data, housekeeping, retier, visits
+from kefu.jobs import deliver, escalate, holiday_data, housekeeping, mail_fetch, retier, visits
 
 log = logging.getLogger("kefu.worker")
 
@@ -23,6 +23,11 @@ JOBS: list[tuple[str, Callable[[Session], object]]] = [
     ("escalate", escalate.run),
     ("holiday_data", holiday_data.run),
     ("visits", visits.run),
+]
+# Jobs that hold a network connection open take the session factory and commit their own
+# small transactions (one per mail), so that nothing waits on the network inside one.
+FACTORY_JOBS: list[tuple[str, Callable[[sessionmaker[Session]], object]]] = [
+    ("mail_fetch", mail_fetch.run),
 ]
 
 
@@ -40,6 +45,12 @@ def run_once(factory: sessionmaker[Session]) -> dict[str, object]:
     except Exception:
         log.exception("job deliver failed")
         results["deliver"] = "failed"
+    for name, factory_job in FACTORY_JOBS:
+        try:
+            results[name] = factory_job(factory)
+        except Exception:
+            log.exception("job %s failed", name)
+            results[name] = "failed"
     return results
 
 

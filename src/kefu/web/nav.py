@@ -46,6 +46,8 @@ NAV: list[NavItem] = [
     NavItem("admin", N_("Tiering rules"), "/tiering", roles=("admin",), accesskey="t"),
     NavItem("admin", N_("Service levels"), "/service-levels", roles=("admin",), accesskey="v"),
     NavItem("admin", N_("Ticket fields"), "/ticket-fields", roles=("admin",)),
+    NavItem("workspace", N_("Held mail"), "/mail/held", roles=("agent", "supervisor", "manager")),
+    NavItem("admin", N_("Mailboxes"), "/mailboxes", roles=("admin",)),
 ]
 
 

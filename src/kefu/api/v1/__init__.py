@@ -13,6 +13,7 @@ from kefu.api.v1 import (
     calendars,
     customer_import,
     customers,
+    mail,
     problems,
     reports,
     return_visits,
@@ -60,6 +61,7 @@ def create_api() -> FastAPI:
         surveys,
         reports,
         ticket_views,
+        mail,
         audit,
         webhooks,
     ):
@@ -70,4 +72,5 @@ def create_api() -> FastAPI:
     api.include_router(ticket_fields.category_fields_router)
     api.include_router(webhooks.deliveries_router)
     api.include_router(surveys.recovery_router)
+    api.include_router(mail.inbound_router)
     return api

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 CHANNEL_MODULES: list[str] = [
     "kefu.channels.inapp",
     "kefu.channels.webhooks",
+    "kefu.channels.robots",
 ]
 
 

@@ -364,8 +364,22 @@ def _manage_robots(viewer: Viewer) -> None:
         raise Forbidden()
 
 
-def list_robots(session: Session, viewer: Viewer) -> list[ChatRobot]:
+def list_robots(
+    session: Session,
+    viewer: Viewer,
+    *,
+    unit_id: int | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> list[ChatRobot]:
+    """The robots of the viewer's subtree, by id."""
     stmt = visible(select(ChatRobot), ChatRobot, viewer).order_by(ChatRobot.id)
+    if unit_id is not None:
+        stmt = stmt.where(ChatRobot.unit_id == unit_id)
+    if after_id is not None:
+        stmt = stmt.where(ChatRobot.id > after_id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
     return list(session.scalars(stmt))
 
 

@@ -14,9 +14,11 @@ from kefu.api.v1 import (
     customer_import,
     customers,
     mail,
+    notices,
     problems,
     reports,
     return_visits,
+    robots,
     routing,
     service_levels,
     staff,
@@ -64,6 +66,8 @@ def create_api() -> FastAPI:
         mail,
         audit,
         webhooks,
+        robots,
+        notices,
     ):
         api.include_router(module.router)
     api.include_router(customers.industries_router)
@@ -73,4 +77,5 @@ def create_api() -> FastAPI:
     api.include_router(webhooks.deliveries_router)
     api.include_router(surveys.recovery_router)
     api.include_router(mail.inbound_router)
+    api.include_router(notices.preferences_router)
     return api

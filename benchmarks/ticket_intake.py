@@ -602,8 +602,9 @@ class Server:
 
 
 def start_server(spec: str, url: str, workdir: Path) -> Server:
-    """`serve`: `kefu serve --no-worker`; `uvicorn:N`: uvicorn with N workers and Kefu's own
-    app factory (`--factory kefu.app:create_app`, settings from KEFU_* variables)."""
+    """`serve`: `kefu serve --no-worker`; `serve:N`: the same with `--workers N`; `uvicorn:N`:
+    uvicorn with N workers and Kefu's own app factory (`--factory kefu.app:create_app`,
+    settings from KEFU_* variables)."""
     port = free_port()
     env = {
         **os.environ,
@@ -613,9 +614,11 @@ def start_server(spec: str, url: str, workdir: Path) -> Server:
         "KEFU_EMBEDDED_WORKER": "false",
     }
     host = ["--host", "127.0.0.1", "--port", str(port)]
-    if spec == "serve":
+    if spec == "serve" or spec.startswith("serve:"):
         kefu = Path(sys.executable).parent / "kefu"
         command = [str(kefu), "serve", "--no-worker", *host]
+        if ":" in spec:
+            command += ["--workers", spec.split(":", 1)[1]]
     elif spec.startswith("uvicorn:"):
         workers = int(spec.split(":", 1)[1])
         command = [
@@ -632,7 +635,7 @@ def start_server(spec: str, url: str, workdir: Path) -> Server:
             "--no-access-log",
         ]
     else:
-        raise SystemExit(f"unknown server variant {spec!r} (serve or uvicorn:N)")
+        raise SystemExit(f"unknown server variant {spec!r} (serve, serve:N or uvicorn:N)")
     log = workdir / f"server-{spec.replace(':', '-')}.log"  # kept for a look afterwards
     with log.open("wb") as sink:
         proc = subprocess.Popen(
@@ -1373,9 +1376,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--servers",
-        default="serve,uvicorn:2",
-        help="comma-separated variants: serve (kefu serve --no-worker) and uvicorn:N "
-        "(uvicorn --factory kefu.app:create_app --workers N); default %(default)s",
+        default="serve,serve:2",
+        help="comma-separated variants: serve (kefu serve --no-worker), serve:N (the same "
+        "with --workers N) and uvicorn:N (uvicorn --factory kefu.app:create_app --workers N); "
+        "default %(default)s",
     )
     parser.add_argument("--tickets", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=16)

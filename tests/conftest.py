@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from kefu import clock, schema
+from kefu import cache, clock, schema
 from kefu.app import create_app
 from kefu.config import Settings, use_settings
 from kefu.db import make_engine, make_sessionmaker
@@ -104,6 +104,7 @@ def client(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _defaults() -> Iterator[None]:
     set_locale("zh_CN")
+    cache.clear_all()  # ids come back after a rollback, and each backend has its own
     yield
     clock.set_now(None)
     set_locale("zh_CN")

@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     )
 
     database_url: str = Field(DEFAULT_DB, description="SQLAlchemy URL of the database.")
+    database_pool_size: int = Field(
+        20,
+        ge=1,
+        description="Database connections each web process keeps open (its concurrent requests).",
+    )
     secret_key: str = Field(
         "",
         description="Key for signing and encrypting; set it in production. "

@@ -120,6 +120,14 @@ def serve(
     worker: Annotated[
         bool, typer.Option(help="Run the background worker inside this process (embedded mode).")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Web processes answering requests (one per CPU core for a busy API); "
+            "the embedded worker then runs in the supervising process.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the web app and the API (and, by default, the worker)."""
     import uvicorn
@@ -129,6 +137,16 @@ def serve(
 
     settings = get_settings()
     schema.upgrade(settings.database_url)
+    run = {"host": host, "port": port, "log_level": "warning", "access_log": False}
+    if workers > 1:
+        # Each web process builds its own app (kefu.app.served_app) from the same KEFU_*
+        # settings; this process supervises them and runs the embedded worker, if any.
+        if worker and settings.embedded_worker:
+            factory = make_sessionmaker(make_engine(settings.database_url))
+            start_in_thread(factory, settings.worker_interval_seconds)
+        typer.echo(f"Kefu listening on http://{host}:{port}/ ({workers} processes)")
+        uvicorn.run("kefu.app:served_app", factory=True, workers=workers, **run)  # type: ignore[arg-type]
+        return
     application = create_app()
     # Objects made at import live forever; freezing them spares every full collection
     # from scanning them again (long pauses otherwise show up as p99 latency).
@@ -137,7 +155,7 @@ def serve(
     if worker and settings.embedded_worker:
         start_in_thread(application.state.sessionmaker, settings.worker_interval_seconds)
     typer.echo(f"Kefu listening on http://{host}:{port}/")
-    uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(application, **run)  # type: ignore[arg-type]
 
 
 @app.command("worker")

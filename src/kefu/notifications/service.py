@@ -12,10 +12,21 @@ from kefu.notifications.models import OutboxMessage
 
 
 def notify(
-    session: Session, topic: str, recipient: str, payload: dict[str, Any], dedupe_key: str
+    session: Session,
+    topic: str,
+    recipient: str,
+    payload: dict[str, Any],
+    dedupe_key: str,
+    *,
+    known_new: bool = False,
 ) -> OutboxMessage | None:
-    """Queue a notification in the caller's transaction; None when it is queued already."""
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)):
+    """Queue a notification in the caller's transaction; None when it is queued already.
+
+    `known_new`: the caller knows no row can hold this key yet (it names an object made in
+    this transaction), so the look-up is skipped; the unique key still guards it."""
+    if not known_new and session.scalar(
+        select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
+    ):
         return None
     row = OutboxMessage(
         topic=topic,

@@ -3,10 +3,13 @@ tickets opened under them."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from kefu.audit.service import diff, record
+from kefu.cache import KeyedCache
 from kefu.clock import now
 from kefu.errors import Forbidden, NotFound
 from kefu.i18n import N_
@@ -146,3 +149,54 @@ def targets_for(
     specific = [r for r in rows if r.category_code is not None]
     chosen = specific or list(rows)
     return chosen[0] if chosen else None
+
+
+@dataclass(frozen=True)
+class Minutes:
+    first_response: int
+    next_response: int
+    resolution: int
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What one (immutable) version promises, for computing a ticket's due times."""
+
+    version_id: int
+    is_24x7: bool
+    pause_on_hold: bool
+    targets: dict[tuple[str, str | None], Minutes]  # (priority, category or None)
+
+    def target(self, priority: str, category_code: str | None = None) -> Minutes | None:
+        """The category's own row when there is one, else the priority's general row."""
+        return self.targets.get((priority, category_code)) or self.targets.get((priority, None))
+
+
+# Terms of versions by id (see kefu.cache). A version is never edited: an edit makes a new
+# one and the level points at it, so the current version's id is read on every use.
+_TERMS: KeyedCache[Terms] = KeyedCache()
+
+
+def terms(session: Session, version_id: int) -> Terms | None:
+    hit = _TERMS.get(version_id)
+    if hit is not None:
+        return hit
+    version = session.scalars(
+        select(ServiceLevelVersion)
+        .where(ServiceLevelVersion.id == version_id)
+        .options(selectinload(ServiceLevelVersion.targets))
+    ).first()
+    if version is None:
+        return None
+    hit = Terms(
+        version.id,
+        version.is_24x7,
+        version.pause_on_hold,
+        {
+            (t.priority, t.category_code): Minutes(
+                t.first_response_minutes, t.next_response_minutes, t.resolution_minutes
+            )
+            for t in version.targets
+        },
+    )
+    return _TERMS.put(version_id, hit)

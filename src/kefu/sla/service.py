@@ -22,11 +22,12 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from kefu import i18n, tree
 from kefu.audit.service import diff, record
+from kefu.cache import KeyedCache
 from kefu.clock import now
 from kefu.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from kefu.i18n import N_
@@ -81,27 +82,68 @@ def compile_calendar(row: BusinessCalendar) -> policy.Calendar:
 
 def calendar_row_for_unit(session: Session, unit_id: int) -> BusinessCalendar | None:
     """The unit's calendar, else its nearest ancestor's, else the default one."""
-    path = session.scalar(select(Unit.path).where(Unit.id == unit_id))
+    ref = calendar_ref(session, unit_id)
+    if ref is None:
+        return None
+    stmt = select(BusinessCalendar).options(selectinload(BusinessCalendar.overrides))
+    return session.scalars(stmt.where(BusinessCalendar.id == ref[0])).first()
+
+
+def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> tuple[int, int] | None:
+    """(id, version) of the calendar that governs the unit — its own, else its nearest
+    ancestor's, else the default one — in one query when the unit's `path` is known."""
+    if path is None:
+        path = session.scalar(select(Unit.path).where(Unit.id == unit_id))
     ids = [*tree.ancestor_ids(path), unit_id] if path else [unit_id]
-    rows = session.execute(
-        select(Unit.depth, Unit.calendar_id)
+    own = (
+        select(Unit.calendar_id)
         .where(Unit.id.in_(ids), Unit.calendar_id.is_not(None))
         .order_by(Unit.depth.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    default = (
+        select(func.min(BusinessCalendar.id))
+        .where(BusinessCalendar.is_default.is_(True))
+        .scalar_subquery()
+    )
+    row = session.execute(
+        select(BusinessCalendar.id, BusinessCalendar.version).where(
+            BusinessCalendar.id == func.coalesce(own, default)
+        )
     ).first()
-    stmt = select(BusinessCalendar).options(selectinload(BusinessCalendar.overrides))
-    if rows is not None:
-        return session.scalars(stmt.where(BusinessCalendar.id == rows[1])).first()
-    return session.scalars(stmt.where(BusinessCalendar.is_default.is_(True))).first()
+    return (row[0], row[1]) if row is not None else None
+
+
+# Compiled calendars by (calendar id, version) (see kefu.cache): every use first reads the
+# governing calendar's id and version from the database (calendar_ref), and every change
+# to a calendar or its overrides bumps its version, so an edit made by another process is
+# seen by the next ticket here.
+_COMPILED: KeyedCache[tuple[policy.Calendar, str]] = KeyedCache()
+
+
+def _compiled_by_ref(session: Session, ref: tuple[int, int]) -> tuple[policy.Calendar, str]:
+    hit = _COMPILED.get(ref)
+    if hit is not None:
+        return hit
+    row = session.scalars(
+        select(BusinessCalendar)
+        .options(selectinload(BusinessCalendar.overrides))
+        .where(BusinessCalendar.id == ref[0])
+    ).first()
+    if row is None:  # deleted meanwhile: the built-in default
+        return policy.Calendar(), "CN"
+    # Keyed by the version read now, which may be newer than the reference.
+    return _COMPILED.put((row.id, row.version), (compile_calendar(row), row.country))
 
 
 def calendar_for_unit(
-    session: Session, unit_id: int, always_open: bool = False
+    session: Session, unit_id: int, always_open: bool = False, *, path: str | None = None
 ) -> tuple[policy.Calendar, holidays.Provider]:
-    row = calendar_row_for_unit(session, unit_id)
-    if row is None:
-        cal, country = policy.Calendar(), "CN"
-    else:
-        cal, country = compile_calendar(row), row.country
+    """The unit's compiled calendar and holiday provider: one query (two without the
+    unit's `path`) when this process has compiled that calendar version already."""
+    ref = calendar_ref(session, unit_id, path)
+    cal, country = _compiled_by_ref(session, ref) if ref is not None else (policy.Calendar(), "CN")
     if always_open:
         cal = policy.Calendar(timezone=cal.timezone, always_open=True)
     return cal, holidays.provider_for(country)
@@ -117,6 +159,20 @@ def due(
 ) -> datetime:
     cal, provider = calendar_for_unit(session, unit_id, always_open)
     return policy.due_at(cal, start, minutes, provider, pauses)
+
+
+def due_times(
+    session: Session,
+    unit_id: int,
+    start: datetime,
+    minutes: list[float],
+    always_open: bool = False,
+    *,
+    path: str | None = None,
+) -> list[datetime]:
+    """Several due instants from one start, with one calendar look-up."""
+    cal, provider = calendar_for_unit(session, unit_id, always_open, path=path)
+    return [policy.due_at(cal, start, m, provider) for m in minutes]
 
 
 def minutes_between(

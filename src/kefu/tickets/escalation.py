@@ -108,7 +108,12 @@ def warn_instant(
 ) -> datetime:
     """start + share × (due − start), in business time of the unit's calendar: the instant
     at which `share` of the target's `minutes` have elapsed."""
-    return sla.due(session, unit_id, start, get_settings().sla_warn_share * minutes, always_open)
+    return sla.due(session, unit_id, start, warn_minutes(minutes), always_open)
+
+
+def warn_minutes(minutes: float) -> float:
+    """The business minutes of a target after which its assignee is warned."""
+    return get_settings().sla_warn_share * minutes
 
 
 # --- the sweep --------------------------------------------------------------------------------

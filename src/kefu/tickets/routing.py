@@ -94,20 +94,22 @@ def unit_of_region(session: Session, region_code: str) -> int | None:
 
 
 def least_loaded_agent(session: Session, unit_id: int) -> int | None:
-    """The active agent of the unit with the least open work, weighted by priority."""
+    """The active agent of the unit with the least open work, weighted by priority.
+
+    Each agent's load is summed over their own open tickets (index on assignee and state),
+    so the cost grows with the unit's open work, not with every open ticket there is."""
     weight = case(*[(Ticket.priority == p, w) for p, w in policy.PRIORITY_WEIGHT.items()], else_=1)
     load = (
-        select(Ticket.assignee_id, func.sum(weight).label("load"))
-        .where(Ticket.state.in_(policy.OPEN_STATES))
-        .group_by(Ticket.assignee_id)
-        .subquery()
+        select(func.coalesce(func.sum(weight), 0))
+        .where(Ticket.assignee_id == Staff.id, Ticket.state.in_(policy.OPEN_STATES))
+        .correlate(Staff)
+        .scalar_subquery()
     )
     return session.scalar(
         select(Staff.id)
         .join(StaffRole, and_(StaffRole.staff_id == Staff.id, StaffRole.role == "agent"))
-        .outerjoin(load, load.c.assignee_id == Staff.id)
         .where(Staff.unit_id == unit_id, Staff.is_active.is_(True))
-        .order_by(func.coalesce(load.c.load, 0), Staff.id)
+        .order_by(load, Staff.id)
         .limit(1)
     )
 

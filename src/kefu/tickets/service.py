@@ -19,6 +19,7 @@ from kefu.errors import Conflict, Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.notifications.service import notify
 from kefu.scope import Viewer, condition, get_visible
+from kefu.service_levels import service as service_levels
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion
 from kefu.service_levels.service import targets_for
 from kefu.sla import service as sla
@@ -78,12 +79,34 @@ def event(
 # --- intake ---------------------------------------------------------------------------------
 
 
-def _level_version(session: Session, code: str | None) -> ServiceLevelVersion | None:
-    return session.scalar(
-        select(ServiceLevelVersion)
-        .join(ServiceLevel, ServiceLevel.current_version_id == ServiceLevelVersion.id)
-        .where(ServiceLevel.code == (code or DEFAULT_LEVEL))
+def _intake_facts(
+    session: Session, viewer: Viewer, data: TicketCreate
+) -> tuple[Customer, str, Category, int | None]:
+    """The customer (if the viewer sees it), its unit's path, the category and the current
+    version of the customer's service level, checked, in one query."""
+    stmt = (
+        select(Customer, Unit.path, Category, ServiceLevel.current_version_id)
+        .join(Unit, Unit.id == Customer.owning_unit_id)
+        .outerjoin(Category, Category.code == data.category_code)
+        .outerjoin(
+            ServiceLevel,
+            ServiceLevel.code == func.coalesce(Customer.service_level, DEFAULT_LEVEL),
+        )
+        .where(Customer.id == data.customer_id, condition(Customer, viewer))
     )
+    if data.contact_id is not None:
+        stmt = stmt.add_columns(Contact.customer_id).outerjoin(
+            Contact, Contact.id == data.contact_id
+        )
+    row: Any = session.execute(stmt).first()
+    if row is None:
+        raise Invalid.field("customer_id", N_("No such customer."))
+    customer, path, category, version_id = row[:4]
+    if data.contact_id is not None and row[4] != customer.id:  # the contact's customer
+        raise Invalid.field("contact_id", N_("This contact does not belong to the customer."))
+    if category is None or not category.is_active:
+        raise Invalid.field("category_code", N_("Unknown category."))
+    return customer, path, category, version_id
 
 
 def find_by_key(session: Session, key: str) -> Ticket | None:
@@ -103,25 +126,14 @@ def open_ticket(
         first = find_by_key(session, idempotency_key)
         if first is not None:
             return first
-    customer = session.scalars(
-        select(Customer).where(Customer.id == data.customer_id, condition(Customer, viewer))
-    ).first()
-    if customer is None:
-        raise Invalid.field("customer_id", N_("No such customer."))
-    if data.contact_id is not None:
-        contact = session.get(Contact, data.contact_id)
-        if contact is None or contact.customer_id != customer.id:
-            raise Invalid.field("contact_id", N_("This contact does not belong to the customer."))
-    category = session.get(Category, data.category_code)
-    if category is None or not category.is_active:
-        raise Invalid.field("category_code", N_("Unknown category."))
+    customer, owning_path, category, version_id = _intake_facts(session, viewer, data)
     subject = _plain("subject", data.subject)
     tags = clean_tags(data.tags)
     # Checked before anything is written: a bad value leaves no ticket behind.
     custom = fields.clean(session, category.code, data.custom_fields)
     at = now()
     decision = route(session, customer, category, data.site_region_code)
-    version = _level_version(session, customer.service_level)
+    terms = service_levels.terms(session, version_id) if version_id is not None else None
     ticket = Ticket(
         customer_id=customer.id,
         contact_id=data.contact_id,
@@ -138,35 +150,33 @@ def open_ticket(
         tags=tags,
         custom_fields={},
         service_level=customer.service_level or DEFAULT_LEVEL,
-        service_level_version_id=version.id if version else None,
+        service_level_version_id=terms.version_id if terms else None,
         created_by=viewer.username,
         idempotency_key=idempotency_key,
         created_at=at,
         updated_at=at,
     )
-    if version is not None:
-        target = targets_for(session, version.id, data.priority, category.code)
-        if target is not None:
-            ticket.first_response_due = sla.due(
-                session,
-                decision.handling_unit_id,
-                at,
-                target.first_response_minutes,
-                version.is_24x7,
-            )
-            ticket.resolution_due = sla.due(
-                session, decision.handling_unit_id, at, target.resolution_minutes, version.is_24x7
-            )
-            ticket.first_response_warn_at = escalation.warn_instant(
-                session,
-                decision.handling_unit_id,
-                at,
-                target.first_response_minutes,
-                version.is_24x7,
-            )
-            ticket.resolution_warn_at = escalation.warn_instant(
-                session, decision.handling_unit_id, at, target.resolution_minutes, version.is_24x7
-            )
+    target = terms.target(data.priority, category.code) if terms else None
+    if terms is not None and target is not None:
+        # One calendar look-up for the four instants.
+        (
+            ticket.first_response_due,
+            ticket.resolution_due,
+            ticket.first_response_warn_at,
+            ticket.resolution_warn_at,
+        ) = sla.due_times(
+            session,
+            decision.handling_unit_id,
+            at,
+            [
+                target.first_response,
+                target.resolution,
+                escalation.warn_minutes(target.first_response),
+                escalation.warn_minutes(target.resolution),
+            ],
+            terms.is_24x7,
+            path=owning_path if decision.handling_unit_id == customer.owning_unit_id else None,
+        )
     session.add(ticket)
     session.flush()
     if custom.values:
@@ -218,7 +228,15 @@ def open_ticket(
         if decision.assignee_id
         else f"unit:{decision.handling_unit_id}"
     )
-    notify(session, "ticket.created", target_recipient, payload, f"ticket.created:{ticket.id}")
+    # The ticket is new, so are keys naming it: no need to look for them first.
+    notify(
+        session,
+        "ticket.created",
+        target_recipient,
+        payload,
+        f"ticket.created:{ticket.id}",
+        known_new=True,
+    )
     if decision.handling_unit_id != ticket.owning_unit_id:
         notify(
             session,
@@ -226,6 +244,7 @@ def open_ticket(
             f"unit:{ticket.owning_unit_id}",
             payload,
             f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
+            known_new=True,
         )
     return ticket
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Header, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
@@ -38,8 +37,14 @@ IdempotencyKey = Annotated[
 ]
 
 
+def plain(body: BaseModel) -> Any:
+    """A response model as JSON-ready data (what `jsonable_encoder` gives, done by
+    pydantic's core alone, several times faster)."""
+    return body.model_dump(mode="json", by_alias=True)
+
+
 def created(request: Request, body: BaseModel, location: str) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(body), status_code=201, headers={"Location": location})
+    return JSONResponse(plain(body), status_code=201, headers={"Location": location})
 
 
 def idempotent_create(
@@ -61,12 +66,12 @@ def idempotent_create(
     stored = idem.find(db, principal, endpoint, key, digest)
     if stored is None:
         body, location = create()
-        stored = idem.Stored(201, jsonable_encoder(body), location)
+        stored = idem.Stored(201, plain(body), location)
         try:
-            with db.begin_nested():
-                idem.remember(db, principal, endpoint, key, digest, stored)
+            idem.remember(db, principal, endpoint, key, digest, stored)
         except IntegrityError:
-            # A concurrent first try won; our work must not stand beside it.
+            # A concurrent first try won; our work must not stand beside it: the whole
+            # transaction goes (so no savepoint is needed around the key).
             db.rollback()
             stored = idem.find(db, principal, endpoint, key, digest)
             if stored is None:

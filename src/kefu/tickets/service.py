@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import nh3
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -246,6 +246,7 @@ def open_ticket(
             f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
             known_new=True,
         )
+    session.flush()  # the ticket as returned is the ticket as stored (version included)
     return ticket
 
 

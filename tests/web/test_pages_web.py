@@ -46,7 +46,16 @@ def test_navigation_follows_roles_and_marks_the_current_page(client, db):
     html = client.get("/staff").text
     menu = html[html.index('class="sidenav"') : html.index("</nav>")]
     shown = re.findall(r'<a href="([^"]+)"', menu)
-    assert shown == ["/", "/tickets", "/customers", "/units", "/staff"]
+    assert shown == [
+        "/",
+        "/tickets",
+        "/visits",
+        "/mail/held",
+        "/customers",
+        "/satisfaction",
+        "/units",
+        "/staff",
+    ]
     assert '<a href="/staff" aria-current="page"' in menu
     assert "客服小张" in html and 'action="/logout"' in html
     assert re.search(r'<body class="app" hx-headers=\'\{"X-CSRF-Token": "[^"]+"\}\'>', html)

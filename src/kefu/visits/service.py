@@ -316,3 +316,14 @@ def sweep_overdue(
         out[stage] = len(ids)
     session.flush()
     return out
+
+
+def attempts(session: Session, visit_id: int) -> list[ReturnVisitAttempt]:
+    """A visit's calls and trips, oldest first (the caller checked the visit's scope)."""
+    return list(
+        session.scalars(
+            select(ReturnVisitAttempt)
+            .where(ReturnVisitAttempt.visit_id == visit_id)
+            .order_by(ReturnVisitAttempt.id)
+        )
+    )

@@ -30,6 +30,7 @@ class NavItem:
 SECTIONS: list[Section] = [
     Section("workspace", N_("Workspace")),
     Section("customers", N_("Customers")),
+    Section("quality", N_("Service quality")),
     Section("organisation", N_("Organisation")),
     Section("admin", N_("Administration")),
 ]
@@ -37,6 +38,9 @@ SECTIONS: list[Section] = [
 NAV: list[NavItem] = [
     NavItem("workspace", N_("Home"), "/", accesskey="h"),
     NavItem("workspace", N_("Ticket queues"), "/tickets", accesskey="q"),
+    NavItem("workspace", N_("Return visits"), "/visits", accesskey="r"),
+    NavItem("quality", N_("Satisfaction"), "/satisfaction", accesskey="m"),
+    NavItem("quality", N_("Recovery tasks"), "/recovery", roles=("supervisor", "manager")),
     NavItem("organisation", N_("Units"), "/units", accesskey="u"),
     NavItem("organisation", N_("Staff"), "/staff", accesskey="s"),
     NavItem("admin", N_("Audit log"), "/audit", roles=("admin",), accesskey="l"),

@@ -12,7 +12,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kefu.errors import HTTP_TITLES, DomainError, NotFound
 from kefu.i18n import N_
-from kefu.web import audit, auth, customers, mail, service_levels, staff, tiering, tokens, units
+from kefu.web import (
+    audit,
+    auth,
+    customers,
+    mail,
+    satisfaction,
+    service_levels,
+    staff,
+    survey_public,
+    tiering,
+    tokens,
+    units,
+    visits,
+)
 from kefu.web import customer_import as import_pages
 from kefu.web import ticket_fields as ticket_field_pages
 from kefu.web import tickets as ticket_pages
@@ -31,6 +44,8 @@ def install(app: FastAPI) -> None:
     app.include_router(ticket_field_pages.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.include_router(mail.router, include_in_schema=False)
+    for module in (visits, satisfaction, survey_public):
+        app.include_router(module.router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

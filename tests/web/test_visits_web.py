@@ -1,0 +1,172 @@
+"""Return visits, recovery, satisfaction and the public survey page (pages and forms)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from kefu import clock
+from kefu.scope import SYSTEM
+from kefu.surveys import service as surveys
+from kefu.surveys.models import RecoveryTask, SurveyAnswer
+from kefu.surveys.schemas import InvitationIn
+from kefu.tickets import service as tickets
+from kefu.tickets.schemas import TicketCreate
+from kefu.visits.models import ReturnVisit
+from tests.factories import make_customer, make_staff, make_unit
+from tests.scope_matrix import build_org
+from tests.web.helpers import field_error, post, signed_in, token_in
+
+SH = ZoneInfo("Asia/Shanghai")
+TUESDAY_10 = datetime(2026, 11, 24, 10, tzinfo=SH)
+DIMS = ("reliability", "responsiveness", "assurance", "empathy", "tangibles")
+
+
+@pytest.fixture(autouse=True)
+def tuesday_morning():
+    clock.set_now(lambda: TUESDAY_10.astimezone(UTC))
+
+
+def resolved(db, customer, agent=None, category="technical_support"):
+    t = tickets.open_ticket(
+        db,
+        SYSTEM,
+        TicketCreate(customer_id=customer.id, category_code=category, subject="宽带故障"),
+        channel="phone",
+    )
+    if agent is not None:
+        t.assignee_id = agent.id
+    tickets.change_state(db, SYSTEM, t, "resolved")
+    db.commit()
+    return t
+
+
+def visit_for(db, ticket):
+    return db.scalars(select(ReturnVisit).where(ReturnVisit.ticket_id == ticket.id)).one()
+
+
+def answers(e=6, p=6, csat="5", nps="9"):
+    data = {f"e_{d}": str(e) for d in DIMS}
+    data.update({f"p_{d}": str(p) for d in DIMS})
+    data.update({"csat": csat, "nps": nps, "comment": "服务很好"})
+    return data
+
+
+@pytest.fixture
+def desk(client, db):
+    unit = make_unit(db, "西湖区支局", region_code="330106")
+    head = make_staff(db, unit, username="head", roles=("supervisor",))
+    agent = make_staff(db, unit, username="agent.one")
+    customer = make_customer(db, unit, "杭州西湖电子有限公司")
+    db.commit()
+    return {"unit": unit, "head": head, "agent": agent, "customer": customer}
+
+
+def test_queue_visit_page_and_outcome_form(client, db, desk):
+    t = resolved(db, desk["customer"], desk["agent"])
+    v = visit_for(db, t)
+    signed_in(client, "agent.one")
+    page = client.get("/visits")
+    assert page.status_code == 200
+    assert "杭州西湖电子有限公司" in page.text and f'href="/visits/{v.id}"' in page.text
+    detail = client.get(f"/visits/{v.id}")
+    assert "记录回访结果" in detail.text and t.number in detail.text
+    # Reached without saying whether satisfied: the field is named, nothing saved.
+    r = post(client, f"/visits/{v.id}/outcome", {"version": v.version, "reached": "yes"})
+    assert r.status_code == 422
+    assert field_error(r.text, "f-outcome-satisfied") == "请填写客户是否满意。"
+    r = post(
+        client,
+        f"/visits/{v.id}/outcome",
+        {"version": v.version, "reached": "yes", "satisfied": "yes", "customer_words": "满意"},
+    )
+    assert r.status_code == 303
+    db.expire_all()
+    assert visit_for(db, t).state == "done"
+    assert "满意" in client.get(f"/visits/{v.id}").text
+
+
+def test_phone_answers_on_the_visit_page(client, db, desk):
+    t = resolved(db, desk["customer"], desk["agent"])
+    v = visit_for(db, t)
+    signed_in(client, "agent.one")
+    bad = answers()
+    bad["p_empathy"] = "9"
+    r = post(client, f"/visits/{v.id}/answer", bad)
+    assert r.status_code == 422
+    assert field_error(r.text, "f-answer-p_empathy")
+    assert db.scalar(select(SurveyAnswer.id)) is None
+    r = post(client, f"/visits/{v.id}/answer", answers())
+    assert r.status_code == 303
+    a = db.scalars(select(SurveyAnswer)).one()
+    assert a.channel == "phone" and a.entered_by == "agent.one" and a.index == 100.0
+
+
+def test_public_survey_once_in_the_contacts_language(client, db, desk):
+    t = resolved(db, desk["customer"], desk["agent"])
+    _, token = surveys.invite(db, SYSTEM, InvitationIn(ticket_id=t.id))
+    db.commit()
+    page = client.get(f"/s/{token}")  # signed out
+    assert page.status_code == 200
+    assert "满意度调查" in page.text and t.number in page.text and "可靠性" in page.text
+    csrf = token_in(page.text)
+    missing = answers()
+    del missing["e_tangibles"]
+    r = client.post(f"/s/{token}", data={"csrf_token": csrf, **missing})
+    assert r.status_code == 422
+    assert field_error(r.text, "f-answer-e_tangibles")
+    r = client.post(f"/s/{token}", data={"csrf_token": csrf, **answers(e=6, p=5, csat="4")})
+    assert r.status_code == 200 and "谢谢" in r.text
+    again = client.post(f"/s/{token}", data={"csrf_token": csrf, **answers()})
+    assert again.status_code == 409 and "已经填写过" in again.text
+    assert client.get("/s/forged-token").status_code == 404
+    # Without the form's token the post is refused and nothing is stored twice.
+    assert len(db.scalars(select(SurveyAnswer)).all()) == 1
+
+
+def test_satisfaction_page_and_drill_down(client, db):
+    org = build_org(db, roles=("manager", "supervisor"))
+    for unit, p, csat in ((org.county_x, 7, "5"), (org.county_z, 3, "1")):
+        customer = make_customer(db, unit)
+        db.commit()
+        t = resolved(db, customer)
+        _, token = surveys.invite(db, SYSTEM, InvitationIn(ticket_id=t.id))
+        db.commit()
+        csrf = token_in(client.get(f"/s/{token}").text)
+        assert (
+            client.post(
+                f"/s/{token}", data={"csrf_token": csrf, **answers(6, p, csat, "9")}
+            ).status_code
+            == 200
+        )
+    signed_in(client, "m-province")
+    page = client.get(f"/satisfaction?unit_id={org.province.id}&year=2026")
+    assert page.status_code == 200
+    # (35 + 15) ÷ (30 + 30) × 100
+    assert re.search(r'id="kpi-index">83\.3<', page.text)
+    assert f"/satisfaction?unit_id={org.city_a.id}&amp;year=2026" in page.text
+    assert "<svg" in page.text
+    low = client.get(f"/satisfaction/answers?unit_id={org.province.id}&low=1")
+    assert low.text.count("<tr>") == 2  # header row + the one low answer
+    # A county manager cannot look at the province.
+    client.cookies.clear()
+    signed_in(client, "m-county-x")
+    assert client.get(f"/satisfaction?unit_id={org.province.id}").status_code == 404
+    mine = client.get("/satisfaction")
+    assert re.search(r'id="kpi-index">116\.7<', mine.text)
+    # The low answer opened a recovery task for Z's head; X's manager does not see it.
+    task = db.scalars(select(RecoveryTask)).one()
+    assert client.get(f"/recovery/{task.id}").status_code == 404
+    client.cookies.clear()
+    signed_in(client, "m-county-z")
+    assert "处理" in client.get("/recovery").text or client.get("/recovery").status_code == 200
+    r = post(client, f"/recovery/{task.id}/done", {"version": task.version, "outcome": ""})
+    assert r.status_code == 422
+    r = post(client, f"/recovery/{task.id}/done", {"version": task.version, "outcome": "上门致歉"})
+    assert r.status_code == 303
+    db.expire_all()
+    assert db.get(RecoveryTask, task.id).followup_visit_id is not None

@@ -152,7 +152,7 @@ def test_bad_input_names_the_field(client, db):
         headers=h,
         json={"day": "2026-12-05", "hours": [["10:00", "09:00"]]},
     )
-    assert "hours.0" in {k.rsplit(".", 1)[0] for k in fields(r)} or "hours..0" in fields(r)
+    assert "hours.0" in fields(r)
     r = client.get(f"/api/v1/calendars/{cal}/days", headers=h, params={"month": "2026-13"})
     assert "month" in fields(r)
     # Nothing of the refused input was written.

@@ -5,15 +5,24 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
-from kefu.validation import Input, Name, TimeZone
+from kefu.i18n import N_
+from kefu.sla.holidays import known_country
+from kefu.validation import Input, KefuValueError, Name, TimeZone
+
+
+def _country(value: str) -> str:
+    if not known_country(value):
+        raise KefuValueError(N_("Unknown country: no holiday data for it."))
+    return value.upper()
+
 
 Time = Annotated[str, StringConstraints(min_length=1, max_length=5)]
 Interval = Annotated[list[Time], Field(min_length=2, max_length=2)]
 DayHours = Annotated[list[Interval], Field(max_length=6)]
 Weekday = Annotated[str, StringConstraints(pattern=r"^[0-6]$")]
-Country = Annotated[str, StringConstraints(min_length=2, max_length=2)]
+Country = Annotated[str, StringConstraints(min_length=2, max_length=2), AfterValidator(_country)]
 Note = Annotated[str, StringConstraints(max_length=200)]
 
 

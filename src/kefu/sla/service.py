@@ -236,12 +236,12 @@ def assigned_units(session: Session, calendar_id: int) -> list[Unit]:
     )
 
 
-def _check_hours(hours: dict[str, list[list[str]]], prefix: str = "hours") -> None:
-    errors = [
-        FieldError(f"{prefix}.{day}.{i}", msg)
-        for day, pairs in sorted(hours.items())
-        for i, msg in policy.check_intervals(pairs)
-    ]
+def _check_day(pairs: list[list[str]], prefix: str) -> list[FieldError]:
+    return [FieldError(f"{prefix}.{i}", msg) for i, msg in policy.check_intervals(pairs)]
+
+
+def _check_hours(hours: dict[str, list[list[str]]]) -> None:
+    errors = [e for day, pairs in sorted(hours.items()) for e in _check_day(pairs, f"hours.{day}")]
     if errors:
         raise Invalid(errors=errors)
 
@@ -355,7 +355,7 @@ def may_edit_overrides(session: Session, viewer: Viewer, row: BusinessCalendar) 
     return bool(paths) and all(_manages(viewer, p) for p in paths)
 
 
-def _local_today(row: BusinessCalendar) -> date:
+def local_today(row: BusinessCalendar) -> date:
     return now().astimezone(policy.Calendar(timezone=row.timezone).zone).date()
 
 
@@ -365,7 +365,7 @@ def add_override(
     row: BusinessCalendar = _load(session, viewer, calendar_id, for_update=True)
     if not may_edit_overrides(session, viewer, row):
         raise Forbidden(EDIT_DAYS_REFUSED)
-    today = _local_today(row)
+    today = local_today(row)
     low = today - timedelta(days=OVERRIDE_PAST_DAYS)
     high = today + timedelta(days=OVERRIDE_FUTURE_DAYS)
     if not low <= data.day <= high:
@@ -375,7 +375,9 @@ def add_override(
             low=low.isoformat(),
             high=high.isoformat(),
         )
-    _check_hours({"": data.hours}, prefix="hours")
+    bad_hours = _check_day(data.hours, "hours")
+    if bad_hours:
+        raise Invalid(errors=bad_hours)
     if any(o.day == data.day for o in row.overrides):
         raise Conflict(
             N_("This calendar already has an override on that day; remove it first."),
@@ -493,7 +495,7 @@ def missing_years(row: BusinessCalendar, today: date | None = None) -> list[int]
     the overrides alone (weekends closed, statutory holidays worked)."""
     if row.always_open:
         return []
-    today = today or _local_today(row)
+    today = today or local_today(row)
     years = [today.year]
     if (date(today.year, 12, 31) - today).days < WARN_DAYS:
         years.append(today.year + 1)

@@ -12,6 +12,7 @@ from kefu.auth import service as auth
 from kefu.errors import Invalid
 from kefu.i18n import LOCALES, N_
 from kefu.scope import count_visible
+from kefu.sla import service as calendar_service
 from kefu.staff import service as staff_service
 from kefu.staff.models import Staff
 from kefu.staff.schemas import StaffUpdate
@@ -104,4 +105,6 @@ def home(request: Request, me: CurrentMe, db: Db) -> Response:
     viewer = me.viewer
     counts = {"units": count_visible(db, Unit, viewer), "staff": count_visible(db, Staff, viewer)}
     unit = units.get_unit(db, viewer, me.unit_id)
-    return render(request, "home.html", {"counts": counts, "unit": unit})
+    # Administrators are told when the holiday data lacks a year in use (issue: SLA calendars).
+    warnings = calendar_service.holiday_warnings(db) if viewer.is_admin else []
+    return render(request, "home.html", {"counts": counts, "unit": unit, "warnings": warnings})

@@ -52,6 +52,8 @@ NAV: list[NavItem] = [
     NavItem("admin", N_("Ticket fields"), "/ticket-fields", roles=("admin",)),
     NavItem("workspace", N_("Held mail"), "/mail/held", roles=("agent", "supervisor", "manager")),
     NavItem("admin", N_("Mailboxes"), "/mailboxes", roles=("admin",)),
+    NavItem("admin", N_("Business calendars"), "/calendars", roles=("manager",)),
+    NavItem("admin", N_("Routing rules"), "/routing", roles=("admin",)),
 ]
 
 

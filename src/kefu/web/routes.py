@@ -15,8 +15,10 @@ from kefu.i18n import N_
 from kefu.web import (
     audit,
     auth,
+    calendars,
     customers,
     mail,
+    routing,
     satisfaction,
     service_levels,
     staff,
@@ -38,7 +40,18 @@ NOTHING_HERE = N_("There is nothing here, or it is not yours to see.")
 def install(app: FastAPI) -> None:
     # Before customers: /customers/import is not /customers/{customer_id}.
     app.include_router(import_pages.router, include_in_schema=False)
-    for module in (auth, units, staff, audit, tokens, customers, tiering, service_levels):
+    for module in (
+        auth,
+        units,
+        staff,
+        audit,
+        tokens,
+        customers,
+        tiering,
+        service_levels,
+        calendars,
+        routing,
+    ):
         app.include_router(module.router, include_in_schema=False)
     # Before the ticket pages: /tickets/new/fields is not /tickets/{ticket_id}/….
     app.include_router(ticket_field_pages.router, include_in_schema=False)

@@ -116,6 +116,10 @@ class Ticket(Base):
         SmallInteger, default=0, server_default="0"
     )
     resolution_escalation: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    # A duplicate merged into another ticket of the same customer: closed, pointing there.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True
+    )
     created_by: Mapped[str] = mapped_column(String(100))
     # "api:<caller>:<key>" or "email:<message-id>": a retried intake finds its first ticket.
     idempotency_key: Mapped[str | None] = mapped_column(String(300), unique=True)

@@ -59,6 +59,25 @@ class TransferIn(Input):
     reason: Annotated[str, StringConstraints(min_length=2, max_length=500)]
 
 
+class MergeIn(Input):
+    into_id: int = Field(description="The ticket that takes this one in (same customer).")
+    version: int = Field(description="The version of this ticket you read; stale: 409.")
+    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+
+
+class CollaboratorIn(Input):
+    staff_id: int
+
+
+class CollaboratorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="The staff member's id.")
+    username: str
+    display_name: str
+    unit_id: int
+
+
 class MessageIn(Input):
     body: Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
     internal: bool = False
@@ -83,6 +102,7 @@ class TicketOut(BaseModel):
     state: str
     tags: list[str]
     custom_fields: dict[str, Any]
+    merged_into_id: int | None = Field(description="Set when merged into that ticket (closed).")
     service_level: str | None
     first_response_due: datetime | None
     next_response_due: datetime | None

@@ -30,6 +30,7 @@ from kefu.web import (
 )
 from kefu.web import customer_import as import_pages
 from kefu.web import ticket_fields as ticket_field_pages
+from kefu.web import ticket_links as ticket_link_pages
 from kefu.web import tickets as ticket_pages
 from kefu.web.common import LoginRequired, here, is_htmx, render
 
@@ -55,6 +56,7 @@ def install(app: FastAPI) -> None:
         app.include_router(module.router, include_in_schema=False)
     # Before the ticket pages: /tickets/new/fields is not /tickets/{ticket_id}/….
     app.include_router(ticket_field_pages.router, include_in_schema=False)
+    app.include_router(ticket_link_pages.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.include_router(mail.router, include_in_schema=False)
     for module in (visits, satisfaction, survey_public):

@@ -35,7 +35,7 @@ from kefu.tickets.schemas import (
     ViewUpdate,
 )
 from kefu.units.models import Unit
-from kefu.web import ticket_fields
+from kefu.web import ticket_fields, ticket_links
 from kefu.web.common import (
     CurrentMe,
     Db,
@@ -587,7 +587,7 @@ def _ticket_page(
     staff_ids = {ticket.assignee_id}
     for e in events:
         unit_ids |= {e.data.get("unit_id"), e.data.get("previous")}
-        staff_ids.add(e.data.get("assignee_id"))
+        staff_ids |= {e.data.get("assignee_id"), e.data.get("staff_id")}
     units_by_id = queries.rows_by_id(db, Unit, unit_ids)
     handling = units_by_id.get(ticket.handling_unit_id)
     tz = handling.timezone if handling else me.tz
@@ -626,6 +626,7 @@ def _ticket_page(
         "sla_title": sla_title,
         "notice": NOTICES.get(request.query_params.get("notice", "")),
         **ticket_fields.panel(db, ticket, forms.get("cf_form")),
+        **ticket_links.panel(request, db, me, ticket, forms),
         **LABELS,
     }
     return render(request, "tickets/ticket.html", ctx, status=status)

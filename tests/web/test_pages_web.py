@@ -50,6 +50,7 @@ def test_navigation_follows_roles_and_marks_the_current_page(client, db):
         "/",
         "/tickets",
         "/visits",
+        "/notices",
         "/mail/held",
         "/customers",
         "/satisfaction",

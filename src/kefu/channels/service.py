@@ -34,6 +34,7 @@ from kefu.clock import now
 from kefu.config import get_settings
 from kefu.errors import Forbidden, Invalid, NotFound
 from kefu.i18n import N_
+from kefu.notifications.models import OutboxMessage
 from kefu.scope import Viewer, get_visible, visible
 from kefu.units.models import Unit
 
@@ -168,12 +169,15 @@ def list_deliveries(
     *,
     status: str | None = None,
     channel: str | None = None,
+    target: str | None = None,
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[Delivery]:
     """Newest first; `before_id` pages."""
     _admin(viewer)
     stmt = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if target:
+        stmt = stmt.where(Delivery.target == target)
     if status:
         stmt = stmt.where(Delivery.status == status)
     if channel:
@@ -206,6 +210,11 @@ def delivery_attempts(session: Session, viewer: Viewer, delivery_id: int) -> lis
             .order_by(DeliveryAttempt.id)
         )
     )
+
+
+def delivery_event(session: Session, viewer: Viewer, delivery_id: int) -> OutboxMessage | None:
+    row = get_delivery(session, viewer, delivery_id)
+    return session.get(OutboxMessage, row.outbox_id)
 
 
 def retry_delivery(session: Session, viewer: Viewer, delivery_id: int) -> Delivery:

@@ -53,6 +53,15 @@ ACTIONS = {
     "ticket.update": N_("Ticket changed"),
     "ticket.transfer": N_("Ticket transferred"),
     "ticket.attachment": N_("Attachment added to a ticket"),
+    "webhook.create": N_("Webhook created"),
+    "webhook.update": N_("Webhook changed"),
+    "webhook.rotate_secret": N_("Webhook secret replaced"),
+    "webhook.delete": N_("Webhook deleted"),
+    "robot.create": N_("Group robot added"),
+    "robot.update": N_("Group robot changed"),
+    "robot.delete": N_("Group robot deleted"),
+    "delivery.retry": N_("Dead letter retried"),
+    "notifications.preferences": N_("Notification preferences changed"),
 }
 # Where an object of each type is shown.
 OBJECT_URLS = {
@@ -63,6 +72,9 @@ OBJECT_URLS = {
     "ticket": "/tickets/{id}",
     "service_level": "/service-levels/{id}",
     "tiering_run": "/tiering/runs/{id}",
+    "webhook": "/webhooks/{id}",
+    "robot": "/robots/{id}",
+    "delivery": "/deliveries/{id}",
 }
 
 

@@ -28,6 +28,7 @@ from kefu.web import (
     units,
     visits,
 )
+from kefu.web import channels as channel_pages
 from kefu.web import customer_import as import_pages
 from kefu.web import ticket_fields as ticket_field_pages
 from kefu.web import ticket_links as ticket_link_pages
@@ -61,6 +62,7 @@ def install(app: FastAPI) -> None:
     app.include_router(mail.router, include_in_schema=False)
     for module in (visits, satisfaction, survey_public):
         app.include_router(module.router, include_in_schema=False)
+    app.include_router(channel_pages.router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, on_login_required)
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

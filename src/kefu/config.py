@@ -147,6 +147,20 @@ class Settings(BaseSettings):
     mail_timeout_seconds: float = Field(
         30.0, gt=0, description="Network timeout of IMAP and SMTP connections, in seconds."
     )
+    smtp_host: str = Field(
+        "", description="SMTP server for email out; empty: no mail is sent (nothing queues)."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of the SMTP server.")
+    smtp_security: str = Field(
+        "starttls", pattern="^(tls|starttls|plain)$", description="tls, starttls or plain."
+    )
+    smtp_user: str = Field("", description="SMTP user name; empty: no login.")
+    smtp_password: str = Field("", description="SMTP password.")
+    mail_from: str = Field(
+        "",
+        description="Sender of mail that no mailbox sends (staff notifications), e.g. "
+        "'Kefu <kefu@example.cn>'; empty: the first active mailbox's address.",
+    )
     mail_ca_file: str = Field(
         "",
         description="Extra CA certificates (PEM file) trusted for IMAP and SMTP TLS; "

@@ -14,7 +14,7 @@ from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
 from kefu.knowledge.models import Phrase
-from kefu.mail.models import InboundMail, Mailbox
+from kefu.mail.models import InboundMail, Mailbox, MailTemplate
 from kefu.notifications.models import OutboxMessage
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.sla.models import BusinessCalendar, CalendarOverride
@@ -60,6 +60,7 @@ __all__ = [
     "InboundMail",
     "Industry",
     "LoginAttempt",
+    "MailTemplate",
     "Mailbox",
     "Notice",
     "NotificationPreference",

@@ -14,7 +14,7 @@ from kefu.mail.models import Mailbox
 from kefu.mail.schemas import MailboxCreate
 from kefu.scope import SYSTEM
 from tests.factories import make_customer, make_staff, make_unit
-from tests.mail.servers import Dovecot
+from tests.mail.servers import Dovecot, smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +22,16 @@ def dovecot() -> Iterator[Dovecot]:
     server = Dovecot.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def smtp(settings: Settings):  # type: ignore[no-untyped-def]
+    """A real SMTP server on 127.0.0.1 (aiosmtpd), and the settings that send to it."""
+    controller, inbox = smtp_server()
+    settings.smtp_host, settings.smtp_port = "127.0.0.1", controller.port
+    settings.smtp_security = "plain"
+    yield inbox
+    controller.stop()
 
 
 @pytest.fixture

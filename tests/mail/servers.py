@@ -15,13 +15,18 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -204,3 +209,37 @@ service anvil {{
             conn.uid("STORE", "1:*", "-FLAGS.SILENT", "(\\Seen)")
         finally:
             conn.logout()
+
+
+class Inbox:
+    """What an aiosmtpd server on 127.0.0.1 received; refuses recipients at `refused`."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[tuple[str, list[str], bytes]] = []
+        self.refused_domain = "refused.example.cn"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+        if address.endswith("@" + self.refused_domain):
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted"
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            BytesParser(policy=default).parsebytes(content) for _f, _t, content in self.envelopes
+        ]
+
+
+def smtp_server(
+    ssl_context: ssl.SSLContext | None = None, **kw: object
+) -> tuple[Controller, Inbox]:
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), ssl_context=ssl_context, **kw
+    )
+    controller.start()
+    return controller, inbox

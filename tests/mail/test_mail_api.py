@@ -178,3 +178,34 @@ def test_unknown_sender_assign_retry_drop(client, db):
     assert actions == ["mail.assign", "mail.retry", "mail.drop", "mail.retry"]
     db.expire_all()
     assert db.get(InboundMail, held[0].id).ticket_id == r.json()["id"]
+
+
+def test_mail_templates_api(client, db):
+    unit = make_unit(db)
+    admin = token_for(db, make_staff(db, unit, roles=("admin",)))
+    agent = token_for(db, make_staff(db, unit, roles=("agent",)))
+    listed = client.get("/api/v1/mail-templates", headers=agent).json()
+    assert {(t["key"], t["locale"]) for t in listed} >= {
+        ("ticket.reply", "zh_CN"),
+        ("ticket.reply", "en"),
+        ("ticket.acknowledged", "en"),
+    }
+    assert not any(t["custom"] for t in listed)
+    body = {"subject": "Re: [{number}] {subject}", "body": "{body}\n\nBest regards, {unit}"}
+    url = "/api/v1/mail-templates/ticket.reply/en"
+    assert client.put(url, headers=agent, json=body).status_code == 403
+    r = client.put(url, headers=admin, json=body)
+    assert r.status_code == 200 and r.json()["custom"] is True
+    bad = client.put(url, headers=admin, json={**body, "body": "{password}"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body"
+    assert client.put("/api/v1/mail-templates/nope/en", headers=admin, json=body).status_code == 422
+    assert client.delete(url, headers=admin).status_code == 204
+    again = {
+        (t["key"], t["locale"]): t
+        for t in client.get("/api/v1/mail-templates", headers=admin).json()
+    }
+    assert again[("ticket.reply", "en")]["custom"] is False
+    actions = db.scalars(
+        select(AuditEntry.action).where(AuditEntry.object_type == "mail_template")
+    ).all()
+    assert actions == ["mail_template.update", "mail_template.reset"]

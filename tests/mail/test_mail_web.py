@@ -113,3 +113,24 @@ def test_agent_turns_held_mail_into_a_ticket_or_drops_it(client, db):
     db.expire_all()
     assert db.get(InboundMail, second.id).status == "dropped"
     assert db.get(InboundMail, hidden.id).status == "unknown_sender"
+
+
+def test_admin_rewords_a_mail_on_the_templates_page(client, db):
+    admin = make_staff(db, make_unit(db), roles=("admin",))
+    signed_in(client, admin.username)
+    page = client.get("/mail/templates")
+    assert page.status_code == 200 and "邮件模板" in page.text and "我们已收到您的来信" in page.text
+    bad = post(
+        client, "/mail/templates/ticket.acknowledged/zh_CN", {"subject": "{nope}", "body": "x"}
+    )
+    assert bad.status_code == 422 and "未知的占位符" in bad.text
+    ok = post(
+        client,
+        "/mail/templates/ticket.acknowledged/zh_CN",
+        {"subject": "受理 {number}", "body": "好"},
+    )
+    assert ok.status_code == 303
+    assert "受理 {number}" in client.get("/mail/templates").text
+    reset = {"subject": "x", "body": "y", "reset": "1"}
+    assert post(client, "/mail/templates/ticket.acknowledged/zh_CN", reset).status_code == 303
+    assert "受理 {number}" not in client.get("/mail/templates").text

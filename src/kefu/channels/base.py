@@ -16,6 +16,7 @@ CHANNEL_MODULES: list[str] = [
     "kefu.channels.inapp",
     "kefu.channels.webhooks",
     "kefu.channels.robots",
+    "kefu.mail.outgoing",
 ]
 
 

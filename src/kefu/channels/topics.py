@@ -8,6 +8,7 @@ from kefu.i18n import N_, gettext
 
 TOPICS: dict[str, str] = {
     "ticket.created": N_("Ticket created"),
+    "ticket.acknowledged": N_("New ticket acknowledged to the customer"),
     "ticket.linked": N_("Ticket served by another unit (linked service)"),
     "ticket.transferred": N_("Ticket transferred"),
     "ticket.assigned": N_("Ticket assigned to you"),

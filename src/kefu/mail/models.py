@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     func,
     select,
 )
@@ -109,6 +110,20 @@ class InboundMail(Base):
         return cls.mailbox_id.in_(
             select(Mailbox.id).where(owned_by_subtree(Mailbox.unit_id, viewer))
         )
+
+
+class MailTemplate(Base):
+    """An administrator's wording of one outgoing mail in one language; without a row the
+    built-in wording applies (kefu.mail.templates.DEFAULTS)."""
+
+    __tablename__ = "mail_templates"
+
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    locale: Mapped[str] = mapped_column(String(10), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
 
 # Customers are matched by the sender's address whatever its case: one index on the

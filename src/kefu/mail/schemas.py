@@ -104,3 +104,17 @@ class InboundMailOut(BaseModel):
 class AssignIn(Input):
     customer_id: int
     contact_id: int | None = None
+
+
+class TemplateIn(Input):
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class TemplateOut(BaseModel):
+    key: str
+    locale: str
+    subject: str
+    body: str
+    custom: bool  # an administrator changed it (else the built-in wording)
+    placeholders: list[str]

@@ -26,6 +26,7 @@ from kefu.i18n import N_
 from kefu.mail import crypto, parse, threads
 from kefu.mail.models import InboundMail, Mailbox
 from kefu.mail.schemas import AssignIn, MailboxCreate, MailboxUpdate
+from kefu.notifications.service import notify
 from kefu.scope import Viewer, get_visible
 from kefu.tickets import attachments, policy
 from kefu.tickets import service as tickets
@@ -510,6 +511,15 @@ def _new_ticket(
         select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "created")
     )
     ticket.description = _link_inline(ticket, ticket.description, by_cid)
+    # The customer hears that their mail arrived (an outbox row: sent after commit, by
+    # the email channel, never for auto-replies since those make no ticket).
+    notify(
+        session,
+        "ticket.acknowledged",
+        f"customer:{ticket.customer_id}",
+        {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject},
+        f"ticket.acknowledged:{ticket.id}",
+    )
     if created is not None:
         created.body = ticket.description
         created.data = {

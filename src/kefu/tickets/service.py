@@ -453,11 +453,12 @@ def add_message(session: Session, viewer: Viewer, ticket_id: int, data: MessageI
         ticket.next_response_due = ticket.next_response_warn_at = None
         if ticket.state == "new":
             change_state(session, viewer, ticket, "open")
+        session.flush()  # the reply's id, for the channels that carry its text (email)
         notify(
             session,
             "ticket.reply",
             f"customer:{ticket.customer_id}",
-            {"ticket_id": ticket.id, "number": ticket.number},
+            {"ticket_id": ticket.id, "number": ticket.number, "event_id": row.id},
             f"ticket.reply:{ticket.id}:{at.isoformat()}",
         )
     ticket.updated_at = at

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from kefu import i18n
 from kefu.errors import Invalid
 from kefu.i18n import N_
-from kefu.mail import queries
+from kefu.mail import queries, templates
 from kefu.mail import service as mail
 from kefu.mail.models import InboundMail, Mailbox
 from kefu.mail.schemas import AssignIn, MailboxCreate, MailboxUpdate
@@ -213,3 +213,56 @@ def act_on_held(
         ticket = mail.assign_mail(db, me.viewer, mail_id, data)
         return redirect(request, f"/tickets/{ticket.id}", "created")
     raise Invalid.field("action", N_("Unknown action."))
+
+
+@router.get("/mail/templates")
+def templates_page(request: Request, me: CurrentMe, db: Db) -> Response:
+    require_role(me, "admin")
+    return _templates(request, db)
+
+
+def _templates(
+    request: Request,
+    db: Session,
+    failed: tuple[str, str] | None = None,
+    form: Form | None = None,
+    status: int = 200,
+) -> Response:
+    forms = {}
+    for (key, loc), (wording, custom) in templates.all_wordings(db).items():
+        forms[(key, loc)] = (
+            (
+                form
+                if failed == (key, loc) and form is not None
+                else Form({"subject": wording.subject, "body": wording.body}, key=f"{key}-{loc}")
+            ),
+            custom,
+        )
+    return render(
+        request,
+        "mail/templates.html",
+        {
+            "kinds": templates.KINDS,
+            "forms": forms,
+            "placeholders": templates.PLACEHOLDERS,
+            "languages": (("zh_CN", "中文"), ("en", "English")),
+        },
+        status=status,
+    )
+
+
+@router.post("/mail/templates/{key}/{locale}")
+def save_template(
+    key: str, locale: str, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    require_role(me, "admin")
+    values = {"subject": text(form, "subject"), "body": text(form, "body")}
+    if text(form, "reset") == "1":
+        templates.reset_wording(db, me.viewer, key, locale)
+        return redirect(request, "/mail/templates", "saved")
+    try:
+        templates.save_wording(db, me.viewer, key, locale, values["subject"], values["body"])
+    except Invalid as exc:
+        failed = Form(values, exc.errors, key=f"{key}-{locale}")
+        return _templates(request, db, (key, locale), failed, status=422)
+    return redirect(request, "/mail/templates", "saved")

@@ -58,6 +58,7 @@ NAV: list[NavItem] = [
     NavItem("admin", N_("Mailboxes"), "/mailboxes", roles=("admin",)),
     NavItem("admin", N_("Business calendars"), "/calendars", roles=("manager",)),
     NavItem("admin", N_("Routing rules"), "/routing", roles=("admin",)),
+    NavItem("admin", N_("Mail templates"), "/mail/templates", roles=("admin",)),
 ]
 
 

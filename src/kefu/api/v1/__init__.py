@@ -80,4 +80,5 @@ def create_api() -> FastAPI:
     api.include_router(surveys.recovery_router)
     api.include_router(mail.inbound_router)
     api.include_router(notices.preferences_router)
+    api.include_router(mail.templates_router)
     return api

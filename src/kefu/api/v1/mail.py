@@ -6,19 +6,28 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from kefu.api.v1.common import Cursor, IdempotencyKey, Limit, PageOut, created, idempotent_create
 from kefu.api.v1.deps import CurrentViewer, Db
-from kefu.mail import queries
+from kefu.mail import queries, templates
 from kefu.mail import service as mail
 from kefu.mail.models import InboundMail, Mailbox
-from kefu.mail.schemas import AssignIn, InboundMailOut, MailboxCreate, MailboxOut, MailboxUpdate
+from kefu.mail.schemas import (
+    AssignIn,
+    InboundMailOut,
+    MailboxCreate,
+    MailboxOut,
+    MailboxUpdate,
+    TemplateIn,
+    TemplateOut,
+)
 from kefu.pagination import paginate
 from kefu.tickets.schemas import TicketOut
 
 router = APIRouter(prefix="/mailboxes", tags=["email"])
 inbound_router = APIRouter(prefix="/inbound-mails", tags=["email"])
+templates_router = APIRouter(prefix="/mail-templates", tags=["email"])
 
 Status = Literal["ticket", "reply", "ignored", "unknown_sender", "quarantined", "dropped", "retry"]
 
@@ -127,3 +136,46 @@ def assign_inbound(
         TicketOut.model_validate(ticket),
         f"{request.scope.get('root_path', '')}/tickets/{ticket.id}",
     )
+
+
+def _template_out(key: str, locale: str, wording: templates.Wording, custom: bool) -> TemplateOut:
+    return TemplateOut(
+        key=key,
+        locale=locale,
+        subject=wording.subject,
+        body=wording.body,
+        custom=custom,
+        placeholders=list(templates.PLACEHOLDERS),
+    )
+
+
+@templates_router.get(
+    "",
+    response_model=list[TemplateOut],
+    summary="The wording of every outgoing mail, per kind and language",
+)
+def list_templates(viewer: CurrentViewer, db: Db) -> list[TemplateOut]:
+    return [
+        _template_out(key, loc, wording, custom)
+        for (key, loc), (wording, custom) in templates.all_wordings(db).items()
+    ]
+
+
+@templates_router.put(
+    "/{key}/{locale}",
+    response_model=TemplateOut,
+    summary="Reword one mail in one language (administrators)",
+)
+def put_template(
+    key: str, locale: str, body: TemplateIn, viewer: CurrentViewer, db: Db
+) -> TemplateOut:
+    row = templates.save_wording(db, viewer, key, locale, body.subject, body.body)
+    return _template_out(key, locale, templates.Wording(row.subject, row.body), True)
+
+
+@templates_router.delete(
+    "/{key}/{locale}", status_code=204, summary="Back to the built-in wording (administrators)"
+)
+def reset_template(key: str, locale: str, viewer: CurrentViewer, db: Db) -> Response:
+    templates.reset_wording(db, viewer, key, locale)
+    return Response(status_code=204)

@@ -26,10 +26,12 @@ def test_housekeeping_forgets_expired_sessions_and_attempts(db):
     assert db.scalar(select(func.count()).select_from(WebSession)) == 0
 
 
-def test_holiday_data_job_logs_the_missing_year_once_a_day(db, caplog):
+def test_holiday_data_job_logs_the_missing_year_once_a_day(db, caplog, monkeypatch):
     from datetime import UTC, datetime
 
     from kefu.jobs import holiday_data
+
+    monkeypatch.setattr(holiday_data, "_last", None)  # this process may have logged already
 
     clock.set_now(lambda: datetime(2026, 6, 1, tzinfo=UTC))
     assert holiday_data.run(db) == {"missing": []}

@@ -93,6 +93,13 @@ def test_scope_matrix_calendars(client, db):
     assert r.status_code == 404
     r = client.delete(f"/api/v1/calendars/{z_cal}/overrides/2026-12-01", headers=x)
     assert r.status_code == 404
+    # The holiday-data warning lists only calendars the caller sees (all of these lack 2027).
+    warned = {
+        w["calendar_id"] for w in client.get("/api/v1/calendars/holiday-data", headers=x).json()
+    }
+    assert warned == above("county_x") | {by_unit[org.county_x.id]}
+    everything = client.get("/api/v1/calendars/holiday-data", headers=admin).json()
+    assert {w["calendar_id"] for w in everything} == set(by_unit.values()) | {default_id(db)}
 
 
 def test_create_is_idempotent_located_and_audited(client, db):
@@ -214,6 +221,14 @@ def test_who_may_change_what(client, db):
     )
     again = client.post(f"/api/v1/calendars/{own}/overrides", headers=admin, json=day)
     assert again.status_code == 409
+    # A retried create with the same Idempotency-Key replays the first answer.
+    key = {**city_a, "Idempotency-Key": "day-1"}
+    other_day = {"day": "2026-12-03", "hours": [["09:00", "12:00"]]}
+    first = client.post(f"/api/v1/calendars/{own}/overrides", headers=key, json=other_day)
+    assert first.status_code == 201
+    assert first.headers["Location"].endswith(f"/calendars/{own}/overrides/2026-12-03")
+    replay = client.post(f"/api/v1/calendars/{own}/overrides", headers=key, json=other_day)
+    assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"] == "true"
     assert (
         client.delete(f"/api/v1/calendars/{own}/overrides/2026-12-02", headers=county_x).status_code
         == 403

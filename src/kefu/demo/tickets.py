@@ -84,6 +84,7 @@ def build(
     if session.scalar(select(func.count()).select_from(Ticket)):
         progress("tickets exist already; demo tickets left as they are")
         return {"tickets": 0, "events": 0}
+    _routing_rules(session, viewer)
     rng = random.Random(4242)
     today = today or now().astimezone(SH).date()
     customers = session.execute(
@@ -290,3 +291,28 @@ def build(
     )
     session.flush()
     return {"tickets": len(tickets), "events": len(events)}
+
+
+def _routing_rules(session: Session, viewer: Viewer) -> None:
+    """Two rules the routing page can show and test: on-site jobs to the site's unit
+    (linked service), technical support to the nearest unit with that function."""
+    from kefu.tickets import routing
+    from kefu.tickets.schemas import RoutingRuleCreate
+
+    if routing.rules(session):
+        return
+    routing.create_rule(
+        session,
+        viewer,
+        RoutingRuleCreate(kind="site_region", note="上门服务由现场所在地单位就近响应"),
+    )
+    routing.create_rule(
+        session,
+        viewer,
+        RoutingRuleCreate(
+            kind="category_function",
+            category_code="technical_support",
+            function="technical",
+            note="技术支持交给设有技术支持部门的最近单位",
+        ),
+    )

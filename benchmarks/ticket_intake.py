@@ -199,6 +199,13 @@ SEED_SQL = [
        SELECT i, i, '联系人' || i, '138' || lpad(i::text, 8, '0'), 'phone', 'zh_CN', false,
               false, :now, :now
        FROM generate_series(1, :customers) AS i""",
+    # Two custom fields of every category, as a call-centre gateway sends them: its own
+    # reference (the benchmark's key) and the caller's number.
+    """INSERT INTO ticket_fields (key, category_code, label_zh, label_en, type, required, choices,
+                                  position, is_active, created_at, updated_at)
+       VALUES ('bench_key', NULL, '网关流水号', 'Gateway reference', 'text', false, '[]', 0,
+               true, :now, :now),
+              ('caller', NULL, '来电号码', 'Caller', 'text', false, '[]', 1, true, :now, :now)""",
     # Technical support goes to the nearest unit with a technical department.
     """INSERT INTO routing_rules (kind, category_code, function, position, is_active)
        VALUES ('category_function', 'technical_support', 'technical', 0, true)""",
@@ -1198,10 +1205,24 @@ def _load_rows(conninfo: str, n: int) -> list[dict[str, Any]]:
         ).fetchall()
         outbox = conn.execute("SELECT * FROM outbox ORDER BY id").fetchall()
         keys = conn.execute("SELECT * FROM idempotency_keys ORDER BY id").fetchall()
+        values = conn.execute(
+            "SELECT * FROM ticket_field_values WHERE ticket_id BETWEEN %s AND %s "
+            "ORDER BY ticket_id, field_id",
+            (low, high),
+        ).fetchall()
     per: dict[int, dict[str, Any]] = {
-        t["id"]: {"tickets": [t], "ticket_events": [], "audit_log": [], "outbox": []}
+        t["id"]: {
+            "tickets": [t],
+            "ticket_events": [],
+            "ticket_field_values": [],
+            "audit_log": [],
+            "outbox": [],
+        }
         for t in tickets
     }
+    for v in values:
+        if v["ticket_id"] in per:
+            per[v["ticket_id"]]["ticket_field_values"].append(v)
     for e in events:
         if e["ticket_id"] in per:
             per[e["ticket_id"]]["ticket_events"].append(e)
@@ -1253,12 +1274,18 @@ def db_limit(url: str, n: int, concurrency: int) -> dict[str, Any]:
         sql, cols = insert_sql("tickets", group["tickets"][0], 1)
         cur.execute(sql, values("tickets", group["tickets"][0], cols))
         new = cur.fetchone()[0]
-        for table in ("ticket_events", "audit_log", "outbox", "idempotency_keys"):
+        for table in (
+            "ticket_events",
+            "ticket_field_values",
+            "audit_log",
+            "outbox",
+            "idempotency_keys",
+        ):
             rows = [dict(r) for r in group.get(table, [])]
             if not rows:
                 continue
             for r in rows:
-                if table == "ticket_events":
+                if table in ("ticket_events", "ticket_field_values"):
                     r["ticket_id"] = new
                 elif table == "audit_log":
                     r["object_id"] = str(new)
@@ -1332,7 +1359,14 @@ def db_limit(url: str, n: int, concurrency: int) -> dict[str, Any]:
     done = len(latencies)
     rows_per_ticket = {
         t: round(sum(len(g.get(t, [])) for g in groups) / len(groups), 3)
-        for t in ("tickets", "ticket_events", "audit_log", "outbox", "idempotency_keys")
+        for t in (
+            "tickets",
+            "ticket_events",
+            "ticket_field_values",
+            "audit_log",
+            "outbox",
+            "idempotency_keys",
+        )
     }
     return {
         "tickets": done,

@@ -296,21 +296,28 @@ def clean(
     return Cleaned(values, defs)
 
 
-def write_values(session: Session, ticket: Ticket, cleaned: Cleaned) -> dict[str, Any]:
+def write_values(
+    session: Session, ticket: Ticket, cleaned: Cleaned, *, new: bool = False
+) -> dict[str, Any]:
     """Store the checked values: typed rows and the JSON copy, together. Returns the
-    changes {key: {"before", "after"}}."""
-    current = dict(ticket.custom_fields or {})
+    changes {key: {"before", "after"}}.
+
+    `new`: the ticket was inserted just now with `custom_fields` already holding the
+    cleaned values (the JSON copy went in with the row): only the typed rows are added,
+    without deleting what cannot be there yet or updating the row again."""
+    current = {} if new else dict(ticket.custom_fields or {})
     changes: dict[str, Any] = {}
     for key, value in cleaned.values.items():
         if current.get(key) == value:
             continue
         field = cleaned.defs[key]
         changes[key] = {"before": current.get(key), "after": value}
-        session.execute(
-            delete(TicketFieldValue).where(
-                TicketFieldValue.ticket_id == ticket.id, TicketFieldValue.field_id == field.id
+        if not new:
+            session.execute(
+                delete(TicketFieldValue).where(
+                    TicketFieldValue.ticket_id == ticket.id, TicketFieldValue.field_id == field.id
+                )
             )
-        )
         if value is None:
             current.pop(key, None)
             continue
@@ -323,7 +330,7 @@ def write_values(session: Session, ticket: Ticket, cleaned: Cleaned) -> dict[str
         else:
             row.value_text = value
         session.add(row)
-    if changes:
+    if changes and not new:
         ticket.custom_fields = current  # a new object, so the JSON column is written
     return changes
 

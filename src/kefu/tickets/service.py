@@ -148,7 +148,7 @@ def open_ticket(
         assignee_id=decision.assignee_id,
         state="new",
         tags=tags,
-        custom_fields={},
+        custom_fields=dict(custom.values),  # the JSON read copy, inserted with the row
         service_level=customer.service_level or DEFAULT_LEVEL,
         service_level_version_id=terms.version_id if terms else None,
         created_by=viewer.username,
@@ -180,7 +180,7 @@ def open_ticket(
     session.add(ticket)
     session.flush()
     if custom.values:
-        fields.write_values(session, ticket, custom)
+        fields.write_values(session, ticket, custom, new=True)
     event(
         session,
         ticket,

@@ -8,7 +8,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "kefu"
 EDGES = {"web", "api", "cli", "jobs"}
 # Domain packages: rules, data and actions; they never reach out to an edge.
-DOMAINS = {"units", "staff", "auth", "audit", "idempotency", "mail"}
+DOMAINS = {"units", "staff", "auth", "audit", "idempotency", "mail", "portal"}
 SQL_BUILDERS = {"select", "insert", "update", "delete", "text", "func", "and_", "or_"}
 
 

@@ -38,7 +38,12 @@ class Settings(BaseSettings):
         description="Names of the unit tree's levels, top first (JSON list).",
     )
     default_timezone: str = Field("Asia/Shanghai", description="Time zone of new units.")
-    session_hours: int = Field(12, description="Lifetime of a web session, in hours.")
+    session_hours: int = Field(
+        12, description="Lifetime of a web session (staff and portal), in hours."
+    )
+    portal_invitation_hours: int = Field(
+        72, ge=1, description="How long a portal invitation (set-password) link works, in hours."
+    )
     access_token_minutes: int = Field(60, description="Lifetime of an API access token.")
     cookie_secure: str = Field(
         "auto",

@@ -16,6 +16,7 @@ from kefu.idempotency.models import IdempotencyKey
 from kefu.knowledge.models import Phrase
 from kefu.mail.models import InboundMail, Mailbox, MailTemplate
 from kefu.notifications.models import OutboxMessage
+from kefu.portal.models import PortalAccount, PortalInvitation, PortalSession
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion, SlaTarget
 from kefu.sla.models import BusinessCalendar, CalendarOverride
 from kefu.staff.models import Staff, StaffRole
@@ -66,6 +67,9 @@ __all__ = [
     "NotificationPreference",
     "OutboxMessage",
     "Phrase",
+    "PortalAccount",
+    "PortalInvitation",
+    "PortalSession",
     "RecoveryTask",
     "ReturnVisit",
     "ReturnVisitAttempt",

@@ -30,10 +30,20 @@ class Viewer:
     unit_id: int | None
     unit_path: str | None
     roles: frozenset[str] = field(default_factory=frozenset)
-    channel: str = "api"  # api | web | cli | worker
+    channel: str = "api"  # api | web | cli | worker | portal
     request_id: str | None = None
     remote_addr: str | None = None
     locale: str = "zh_CN"
+    # A customer's contact signed in to the portal (staff_id is then None): their customer,
+    # its tree path, and whether they administer the group (see its branches too).
+    contact_id: int | None = None
+    customer_id: int | None = None
+    customer_path: str | None = None
+    group_admin: bool = False
+
+    @property
+    def is_contact(self) -> bool:
+        return self.contact_id is not None
 
     @property
     def is_admin(self) -> bool:
@@ -81,6 +91,19 @@ def owned_by_subtree(unit_id_col: Any, viewer: Viewer) -> ColumnElement[bool]:
     if viewer.unit_path is None:
         return false()
     return unit_id_col.in_(subtree_unit_ids(viewer))
+
+
+def of_contact(customer_id_col: Any, viewer: Viewer) -> ColumnElement[bool]:
+    """Rows of the signed-in contact's customer; for a group administrator, also of the
+    customers below it (the branches). Nothing for anyone who is not a contact."""
+    if viewer.contact_id is None or viewer.customer_id is None:
+        return false()
+    if viewer.group_admin and viewer.customer_path:
+        from kefu.customers.models import Customer  # the group tree lives in customers
+
+        below = select(Customer.id).where(path_in_subtree(Customer.path, viewer.customer_path))
+        return customer_id_col.in_(below)
+    return customer_id_col == viewer.customer_id
 
 
 class Scoped(Protocol):

@@ -13,7 +13,8 @@ BigId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class AuditEntry(Base):
-    """One change. Rows are never updated or deleted (triggers refuse it on both databases)."""
+    """One change, by a staff member (actor_id), a contact (actor_contact_id) or the system
+    (neither). Rows are never updated or deleted (triggers refuse it on both databases)."""
 
     __tablename__ = "audit_log"
     __table_args__ = (
@@ -25,6 +26,8 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
     actor_name: Mapped[str] = mapped_column(String(100))
+    # When a customer's contact acted (the portal): their id; actor_id is then None.
+    actor_contact_id: Mapped[int | None] = mapped_column(Integer, index=True)
     channel: Mapped[str] = mapped_column(String(10))
     request_id: Mapped[str | None] = mapped_column(String(64))
     remote_addr: Mapped[str | None] = mapped_column(String(64))

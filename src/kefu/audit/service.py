@@ -52,6 +52,7 @@ def record(
         at=now(),
         actor_id=viewer.staff_id,
         actor_name=viewer.username,
+        actor_contact_id=viewer.contact_id,
         channel=viewer.channel,
         request_id=viewer.request_id,
         remote_addr=viewer.remote_addr,

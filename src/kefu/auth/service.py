@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, selectinload
@@ -63,10 +63,25 @@ class LoginResult:
     status: int = 200
 
 
-def authenticate(session: Session, username: str, password: str, remote_addr: str) -> LoginResult:
-    """Check a password. Failures are recorded (the caller commits them, then refuses)."""
-    settings = get_settings()
-    at = now()
+THROTTLED = N_("Too many failed sign-ins from your address; try again later.")
+WRONG_PASSWORD = N_("Wrong username or password.")
+LOCKED = N_(
+    "This account is locked after repeated failed sign-ins; "
+    "try again later or ask an administrator."
+)
+
+
+class PasswordAccount(Protocol):
+    """What the shared sign-in checks need of an account (staff, a portal contact)."""
+
+    password_hash: str | None
+    failed_logins: int
+    locked_until: datetime | None
+    last_login_at: datetime | None
+
+
+def throttled(session: Session, remote_addr: str, at: datetime) -> bool:
+    """Too many failed sign-ins from this address lately (every kind of account counts)."""
     failures = (
         session.scalar(
             select(func.count())
@@ -75,10 +90,51 @@ def authenticate(session: Session, username: str, password: str, remote_addr: st
         )
         or 0
     )
-    if failures >= settings.login_rate_per_ip:
-        return LoginResult(
-            None, N_("Too many failed sign-ins from your address; try again later."), 429
-        )
+    return failures >= get_settings().login_rate_per_ip
+
+
+def check_password(
+    session: Session,
+    account: PasswordAccount | None,
+    password: str,
+    *,
+    active: bool,
+    username: str,
+    remote_addr: str,
+    at: datetime,
+    wrong: str = WRONG_PASSWORD,
+    locked: str = LOCKED,
+) -> tuple[str | None, int]:
+    """The one password check of every sign-in: Argon2 (against a dummy hash when there is
+    no account, so timing does not tell who exists), lock-out after repeated failures, and
+    each failure recorded for the address throttle. (None, 200) when it succeeded; else the
+    msgid and status to refuse with (the caller commits the failure, then refuses)."""
+    settings = get_settings()
+    ok = passwords.verify_password(account.password_hash if account else None, password or "")
+    if account is not None and account.locked_until is not None and account.locked_until > at:
+        session.add(LoginAttempt(at=at, username=username[:64], remote_addr=remote_addr))
+        return locked, 401
+    if account is None or not ok or not active:
+        session.add(LoginAttempt(at=at, username=username[:64], remote_addr=remote_addr))
+        if account is not None and not ok:
+            account.failed_logins += 1
+            if account.failed_logins >= settings.login_max_failures:
+                account.locked_until = at + timedelta(minutes=settings.login_lock_minutes)
+                account.failed_logins = 0
+        return wrong, 401
+    account.failed_logins = 0
+    account.locked_until = None
+    account.last_login_at = at
+    if account.password_hash and passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash_password(password)
+    return None, 200
+
+
+def authenticate(session: Session, username: str, password: str, remote_addr: str) -> LoginResult:
+    """Check a password. Failures are recorded (the caller commits them, then refuses)."""
+    at = now()
+    if throttled(session, remote_addr, at):
+        return LoginResult(None, THROTTLED, 429)
     username = (username or "").strip().lower()[:64]
     staff = session.scalars(
         select(Staff)
@@ -86,31 +142,16 @@ def authenticate(session: Session, username: str, password: str, remote_addr: st
         .options(selectinload(Staff.role_rows))
         .with_for_update()
     ).first()
-    ok = passwords.verify_password(staff.password_hash if staff else None, password or "")
-    if staff is not None and staff.locked_until is not None and staff.locked_until > at:
-        session.add(LoginAttempt(at=at, username=username, remote_addr=remote_addr))
-        return LoginResult(
-            None,
-            N_(
-                "This account is locked after repeated failed sign-ins; "
-                "try again later or ask an administrator."
-            ),
-            401,
-        )
-    if staff is None or not ok or not staff.is_active:
-        session.add(LoginAttempt(at=at, username=username, remote_addr=remote_addr))
-        if staff is not None and not ok:
-            staff.failed_logins += 1
-            if staff.failed_logins >= settings.login_max_failures:
-                staff.locked_until = at + timedelta(minutes=settings.login_lock_minutes)
-                staff.failed_logins = 0
-        return LoginResult(None, N_("Wrong username or password."), 401)
-    staff.failed_logins = 0
-    staff.locked_until = None
-    staff.last_login_at = at
-    if staff.password_hash and passwords.needs_rehash(staff.password_hash):
-        staff.password_hash = passwords.hash_password(password)
-    return LoginResult(staff)
+    error, status = check_password(
+        session,
+        staff,
+        password,
+        active=bool(staff and staff.is_active),
+        username=username,
+        remote_addr=remote_addr,
+        at=at,
+    )
+    return LoginResult(None if error else staff, error, status)
 
 
 # --- web sessions -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from kefu.clock import now
 from kefu.db import Base, BinaryString, UTCDateTime
-from kefu.scope import Viewer, owned_by_subtree
+from kefu.scope import Viewer, of_contact, owned_by_subtree
 
 STATUSES = ("active", "dormant", "lost")
 CHANNELS = ("phone", "email", "sms", "wechat", "portal")
@@ -88,6 +88,8 @@ class Customer(Base):
 
     @classmethod
     def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_contact:  # the portal: their own customer (a group's branches too)
+            return of_contact(cls.id, viewer)
         # Owned by the viewer's subtree, or the viewer is its account manager.
         return owned_by_subtree(cls.owning_unit_id, viewer) | (
             cls.account_manager_id == (viewer.staff_id or -1)

@@ -1,4 +1,5 @@
-"""Forget what has expired: web sessions, old login attempts, idempotency keys."""
+"""Forget what has expired: web and portal sessions, old portal invitations, old login
+attempts, idempotency keys."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from sqlalchemy.orm import Session
 
 from kefu.auth import service as auth
 from kefu.idempotency import service as idem
+from kefu.portal import service as portal
 
 
 def run(session: Session) -> dict[str, int]:
     counts = auth.purge_expired(session)
     counts["idempotency_keys"] = idem.purge(session)
+    counts.update(portal.purge_expired(session))
     return counts

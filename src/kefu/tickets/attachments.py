@@ -62,8 +62,15 @@ def _store(data: bytes, sha: str) -> None:
 
 
 def add_attachment(
-    session: Session, viewer: Viewer, ticket_id: int, filename: str, data: bytes
+    session: Session,
+    viewer: Viewer,
+    ticket_id: int,
+    filename: str,
+    data: bytes,
+    *,
+    public: bool = False,
 ) -> TicketAttachment:
+    """A checked file on a ticket; `public` ones are shown to the customer in the portal."""
     ticket = get_ticket(session, viewer, ticket_id, for_update=True)
     name = _clean_name(filename)
     limit = max_bytes()
@@ -94,6 +101,7 @@ def add_attachment(
         size=len(data),
         sha256=sha,
         uploaded_by=viewer.username,
+        public=public,
         created_at=now(),
     )
     session.add(row)
@@ -103,6 +111,7 @@ def add_attachment(
         ticket,
         "attachment",
         viewer.username,
+        public=public,
         attachment_id=row.id,
         filename=name,
         size=len(data),
@@ -113,7 +122,10 @@ def add_attachment(
         "ticket.attachment",
         "ticket",
         ticket.id,
-        {"attachment": {"before": None, "after": name}},
+        {
+            "attachment": {"before": None, "after": name},
+            "public": {"before": None, "after": public},
+        },
     )
     return row
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    false,
     literal_column,
     select,
 )
@@ -27,7 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from kefu.clock import now
 from kefu.db import Base, UTCDateTime
-from kefu.scope import Viewer, owned_by_subtree
+from kefu.scope import Viewer, of_contact, owned_by_subtree
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 STATES = ("new", "open", "pending", "on_hold", "resolved", "closed")
@@ -140,6 +141,8 @@ class Ticket(Base):
 
     @classmethod
     def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        if viewer.is_contact:  # the portal: their customer's (and a group's branches')
+            return of_contact(cls.customer_id, viewer)
         # Owned or handled (linked service) in the viewer's subtree, assigned, collaborating.
         me = viewer.staff_id or -1
         collaborating = select(TicketCollaborator.ticket_id).where(
@@ -295,6 +298,8 @@ class TicketAttachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by: Mapped[str] = mapped_column(String(100))
+    # Shown to the customer in the portal (their own uploads, and files staff chose to share).
+    public: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
 
 

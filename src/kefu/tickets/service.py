@@ -466,12 +466,16 @@ def add_message(session: Session, viewer: Viewer, ticket_id: int, data: MessageI
     return row
 
 
-def customer_reply(session: Session, ticket: Ticket, author: str, body: str) -> TicketEvent:
+def customer_reply(
+    session: Session, ticket: Ticket, author: str, body: str, viewer: Viewer | None = None
+) -> TicketEvent:
     """A reply from the customer (portal, email): reopens pending or resolved tickets and
-    starts the next-response clock."""
+    starts the next-response clock. `viewer` is who replied when known (a signed-in
+    contact), so the audit row of the state change names them; the caller has checked they
+    may see the ticket and writes the reply's own audit row (`ticket.customer_reply`)."""
     at = now()
     row = event(session, ticket, "customer_reply", author, body=clean_html(body), public=True)
-    system = Viewer(
+    system = viewer or Viewer(
         staff_id=None,
         username=author,
         unit_id=None,

@@ -36,6 +36,7 @@ from kefu.customers.timeline import TimelineItem, timeline
 from kefu.errors import FieldError, Invalid, NotFound
 from kefu.i18n import N_
 from kefu.pagination import paginate
+from kefu.portal import service as portal_service
 from kefu.service_levels import service as service_levels
 from kefu.service_levels.models import ServiceLevelVersion
 from kefu.staff import queries as staff_queries
@@ -594,6 +595,7 @@ def _page(
         "branches": branches.items,
         "more_branches": bool(branches.next_cursor),
         "contacts": contacts,
+        "portal_states": portal_service.account_states(db, [c.id for c in contacts]),
         "editing": editing,
         "contact_form": contact_form or Form(_contact_values(), key="contact-new"),
         "contact_edit_form": contact_edit_form

@@ -18,6 +18,7 @@ from kefu.web import (
     calendars,
     customers,
     mail,
+    portal_tickets,
     routing,
     satisfaction,
     service_levels,
@@ -30,6 +31,7 @@ from kefu.web import (
 )
 from kefu.web import channels as channel_pages
 from kefu.web import customer_import as import_pages
+from kefu.web import portal as portal_pages
 from kefu.web import ticket_fields as ticket_field_pages
 from kefu.web import ticket_links as ticket_link_pages
 from kefu.web import tickets as ticket_pages
@@ -63,7 +65,10 @@ def install(app: FastAPI) -> None:
     for module in (visits, satisfaction, survey_public):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(channel_pages.router, include_in_schema=False)
+    app.include_router(portal_pages.router, include_in_schema=False)
+    app.include_router(portal_tickets.router, include_in_schema=False)
     app.add_exception_handler(LoginRequired, on_login_required)
+    app.add_exception_handler(portal_pages.PortalLoginRequired, on_portal_login_required)
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_bad_request)
@@ -72,16 +77,32 @@ def install(app: FastAPI) -> None:
 
 def error_page(request: Request, status: int, title: str, messages: Messages) -> Response:
     """A full error page; for HTMX a toast appended to #toasts (the target stays as it was)."""
-    ctx = {"status": status, "title": title, "messages": messages}
+    ctx: dict[str, Any] = {"status": status, "title": title, "messages": messages}
+    name = "error.html"
+    if request.url.path == "/portal" or request.url.path.startswith("/portal/"):
+        # The portal's own layout; its signed-in contact, if the dependency found one.
+        name = "portal/error.html"
+        ctx["who"] = getattr(request.state, "contact", None)
+        if ctx["who"] is not None:
+            ctx["csrf"] = ctx["who"].csrf
     if is_htmx(request):
         headers = {"HX-Retarget": "#toasts", "HX-Reswap": "beforeend"}
-        return render(request, "error.html", ctx, status=status, fragment="toast", headers=headers)
-    return render(request, "error.html", ctx, status=status)
+        return render(request, name, ctx, status=status, fragment="toast", headers=headers)
+    return render(request, name, ctx, status=status)
 
 
 async def on_login_required(request: Request, exc: Exception) -> Response:
     # Only a page one can GET again is worth coming back to.
     target = "/login"
+    if request.method == "GET":
+        target += "?" + urlencode({"next": here(request)})
+    if is_htmx(request):
+        return Response(status_code=401, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+async def on_portal_login_required(request: Request, exc: Exception) -> Response:
+    target = "/portal/login"
     if request.method == "GET":
         target += "?" + urlencode({"next": here(request)})
     if is_htmx(request):

@@ -820,7 +820,9 @@ def upload(ticket_id: int, request: Request, me: CurrentMe, db: Db, form: Posted
         # At most one byte past the limit: an oversized upload costs no more memory.
         data = upload.file.read(attachments.max_bytes() + 1)
         with db.begin_nested():
-            attachments.add_attachment(db, me.viewer, ticket_id, upload.filename, data)
+            attachments.add_attachment(
+                db, me.viewer, ticket_id, upload.filename, data, public=text(form, "public") == "1"
+            )
     except Invalid as exc:
         db.expire_all()
         bad = Form({"file": ""}, exc.errors, key="file")

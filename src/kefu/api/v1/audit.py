@@ -22,6 +22,7 @@ class AuditOut(BaseModel):
     at: datetime
     actor_id: int | None
     actor_name: str
+    actor_contact_id: int | None = None  # a customer's contact (the portal), not staff
     channel: str
     request_id: str | None
     remote_addr: str | None

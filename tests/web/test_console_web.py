@@ -234,3 +234,73 @@ def test_bulk_api_reports_fields_and_changes_nothing(client, db):
     body["tickets"] = [{"id": a.id, "version": a.version + 1}]
     r = client.post("/api/v1/tickets/bulk", headers=h, json=body)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tickets.0.state"
+
+
+# --- standard phrases and the customer context on the ticket page ----------------------------
+
+
+def test_phrase_library_pages_and_insertion_without_javascript(client, db):
+    org = build_org(db, roles=("supervisor",))
+    agent = make_staff(db, org.county_x, username="agent-x", display_name="王五")
+    customer = make_customer(db, org.county_x, "甲公司")
+    t = open_ticket(db, customer, "专线中断")
+    hidden = open_ticket(db, make_customer(db, org.county_z), "别处")
+    signed_in(client, agent.username)
+    page = client.get("/phrases")
+    assert page.status_code == 200 and "{ticket_number}" in page.text
+    r = post(client, "/phrases", {"kind": "personal", "title": "致歉", "body": "您好 {客户}"})
+    assert r.status_code == 422 and "{客户}" in r.text and 'id="f-phrase-body-error"' in r.text
+    r = post(client, "/phrases", {"kind": "unit", "title": "共享", "body": "x"})
+    assert r.status_code == 403
+    r = post(
+        client,
+        "/phrases",
+        {
+            "kind": "personal",
+            "title": "致歉",
+            "body": "{customer}您好，{agent}为您处理{ticket_number}。",
+        },
+    )
+    assert r.status_code == 303
+    page = client.get(f"/tickets/{t.id}")
+    pid = re.search(r'<option value="(\d+)" title="[^"]*">致歉</option>', page.text).group(1)
+    filled = f"甲公司您好，王五为您处理{t.number}。"
+    r = client.get(f"/tickets/{t.id}/phrases/{pid}")
+    assert r.status_code == 200 and r.text == filled
+    page = client.get(f"/tickets/{t.id}?phrase={pid}")
+    assert f">{filled}</textarea>" in page.text
+    assert client.get(f"/tickets/{hidden.id}/phrases/{pid}").status_code == 404
+    # Edit and delete from the library.
+    r = post(client, f"/phrases/{pid}", {"version": "1", "title": "致歉", "body": "{nope}"})
+    assert r.status_code == 422
+    r = post(client, f"/phrases/{pid}", {"version": "1", "title": "道歉", "body": "抱歉"})
+    assert r.status_code == 303 and "道歉" in client.get("/phrases").text
+    assert post(client, f"/phrases/{pid}/delete").status_code == 303
+    assert client.get(f"/tickets/{t.id}/phrases/{pid}").status_code == 404
+
+
+def test_customer_context_beside_the_ticket(client, db):
+    org = build_org(db, roles=("supervisor",))
+    manager = make_staff(db, org.county_x, username="am-x", display_name="赵经理")
+    customer = make_customer(db, org.county_x, "乙公司")
+    customer.tier, customer.service_level = "A", "4A"
+    db.commit()
+    customer.account_manager_id = manager.id
+    db.commit()
+    t = open_ticket(db, customer, "本单")
+    sibling = open_ticket(db, customer, "另一单")
+    # The same customer's ticket handled where county X's staff cannot see it.
+    far = open_ticket(db, customer, "远处的单")
+    far.owning_unit_id = far.handling_unit_id = org.county_z.id
+    db.commit()
+    signed_in(client, "m-county-x")
+    page = client.get(f"/tickets/{t.id}")
+    panel = re.search(r'<section class="panel cc" id="context".*?</section>', page.text, re.S)
+    html = panel.group(0)
+    assert 'href="/customers/' + str(customer.id) + '"' in html
+    assert '<span class="tag tag-level">A</span>' in html and "4A" in html
+    assert "赵经理" in html
+    assert re.search(r'id="cc-satisfaction">—<', html)  # never surveyed
+    assert "首次响应" in html and 'class="is-current-row"' in html  # targets, this priority
+    assert f"{sibling.number}" in html and "另一单" in html
+    assert "远处的单" not in html and "(1)" in html  # only what this viewer may see

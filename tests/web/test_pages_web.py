@@ -49,6 +49,7 @@ def test_navigation_follows_roles_and_marks_the_current_page(client, db):
     assert shown == [
         "/",
         "/tickets",
+        "/phrases",
         "/visits",
         "/notices",
         "/mail/held",

@@ -355,5 +355,5 @@ def test_english_labels(client, db):
     t = open_ticket(db, customer)
     post(client, "/lang", {"locale": "en", "next": "/"})
     page = client.get(f"/tickets/{t.id}").text
-    assert "Reply to the customer" in page and "Internal note" in page and "Urgent" not in page
-    assert "High" in page
+    assert "Reply to the customer" in page and "Internal note" in page
+    assert 'class="tag prio prio-high">High</span>' in page and "prio-urgent" not in page

@@ -8,6 +8,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from kefu.clock import now
 from kefu.db import Base, UTCDateTime
+from kefu.knowledge import policy
 from kefu.scope import Viewer, owned_by_subtree
 from kefu.tickets.models import shared_with_me
 
@@ -40,6 +41,10 @@ class Phrase(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
 
     __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def placeholders(self) -> list[str]:
+        return policy.placeholders(self.body)
 
     @classmethod
     def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:

@@ -38,6 +38,7 @@ SECTIONS: list[Section] = [
 NAV: list[NavItem] = [
     NavItem("workspace", N_("Home"), "/", accesskey="h"),
     NavItem("workspace", N_("Ticket queues"), "/tickets", accesskey="q"),
+    NavItem("workspace", N_("Standard phrases"), "/phrases"),
     NavItem("workspace", N_("Return visits"), "/visits", accesskey="r"),
     NavItem("quality", N_("Satisfaction"), "/satisfaction", accesskey="m"),
     NavItem("quality", N_("Recovery tasks"), "/recovery", roles=("supervisor", "manager")),

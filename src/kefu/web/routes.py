@@ -16,6 +16,7 @@ from kefu.web import (
     audit,
     auth,
     calendars,
+    console,
     customers,
     mail,
     portal_tickets,
@@ -60,6 +61,7 @@ def install(app: FastAPI) -> None:
     # Before the ticket pages: /tickets/new/fields is not /tickets/{ticket_id}/….
     app.include_router(ticket_field_pages.router, include_in_schema=False)
     app.include_router(ticket_link_pages.router, include_in_schema=False)
+    app.include_router(console.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.include_router(mail.router, include_in_schema=False)
     for module in (visits, satisfaction, survey_public):

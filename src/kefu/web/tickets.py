@@ -35,7 +35,7 @@ from kefu.tickets.schemas import (
     ViewUpdate,
 )
 from kefu.units.models import Unit
-from kefu.web import ticket_fields, ticket_links
+from kefu.web import console, ticket_fields, ticket_links
 from kefu.web.common import (
     CurrentMe,
     Db,
@@ -607,7 +607,9 @@ def _ticket_page(
         "timers": timers(ticket),
         "category": category_name(db, ticket.category_code),
         "closed": ticket.state == "closed",
-        "reply_form": forms.get("reply_form") or _message_form("reply"),
+        "reply_form": forms.get("reply_form")
+        or console.reply_form(db, me, ticket, request)
+        or _message_form("reply"),
         "note_form": forms.get("note_form") or _message_form("note"),
         "state_form": forms.get("state_form") or Form({"state": "", "reason": ""}, key="state"),
         "transfer_form": forms.get("transfer_form")
@@ -627,6 +629,7 @@ def _ticket_page(
         "notice": NOTICES.get(request.query_params.get("notice", "")),
         **ticket_fields.panel(db, ticket, forms.get("cf_form")),
         **ticket_links.panel(request, db, me, ticket, forms),
+        **console.ticket_extras(db, me, ticket),
         **LABELS,
     }
     return render(request, "tickets/ticket.html", ctx, status=status)

@@ -131,3 +131,37 @@
   document.addEventListener("DOMContentLoaded", refresh);
   document.addEventListener("htmx:afterSettle", refresh);
 })();
+
+// Ticket page: a standard phrase, filled in by the server, goes into the reply at the cursor.
+(function () {
+  "use strict";
+
+  function insert(form) {
+    var select = form.querySelector("select[name=phrase]");
+    var box = document.getElementById("f-reply-body");
+    if (!select || !select.value || !box) { return false; }
+    fetch(form.getAttribute("data-phrase-url") + encodeURIComponent(select.value), {
+      credentials: "same-origin", headers: { "Accept": "text/plain" }
+    }).then(function (r) {
+      if (!r.ok) { throw new Error(String(r.status)); }
+      return r.text();
+    }).then(function (text) {
+      var start = box.selectionStart || 0, end = box.selectionEnd || 0, old = box.value;
+      box.value = old.slice(0, start) + text + old.slice(end);
+      box.focus();
+      box.selectionStart = box.selectionEnd = start + text.length;
+      select.value = "";
+    }).catch(function () { form.submit(); });  // the page reloads with the reply filled in
+    return true;
+  }
+
+  document.addEventListener("submit", function (e) {
+    if (e.target.hasAttribute && e.target.hasAttribute("data-phrase-url") && insert(e.target)) {
+      e.preventDefault();
+    }
+  });
+  document.addEventListener("change", function (e) {
+    var form = e.target.closest && e.target.closest("[data-phrase-url]");
+    if (form && e.target.name === "phrase") { insert(form); }
+  });
+})();

@@ -2,7 +2,7 @@
 attachments shown to the customer
 
 Revision ID: 842fb6a77e9a
-Revises: 5e2b9d71c4a8
+Revises: 7d2b5e8f1a93
 Create Date: 2026-11-26 00:02:48.588604
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "842fb6a77e9a"
-down_revision = "5e2b9d71c4a8"
+down_revision = "7d2b5e8f1a93"
 branch_labels = None
 depends_on = None
 

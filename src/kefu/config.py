@@ -129,6 +129,9 @@ class Settings(BaseSettings):
         description="How long a worker holds the deliveries it claimed before others may "
         "take them again (longer than the slowest attempt).",
     )
+    delivery_keep_days: int = Field(
+        30, ge=1, description="Days delivered notifications and read notices are kept."
+    )
     webhook_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of each network step of a webhook or robot request."
     )

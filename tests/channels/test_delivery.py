@@ -184,3 +184,47 @@ def test_backoff_doubles_with_jitter_and_caps():
     assert http_outcome(200) == http_outcome(204) == "ok"
     assert http_outcome(503) == http_outcome(429) == http_outcome(408) == "retry"
     assert http_outcome(404) == http_outcome(301) == http_outcome(400) == "permanent"
+
+
+def test_housekeeping_forgets_what_is_done_and_keeps_dead_letters(
+    db, session_factory, settings, sink
+):
+    from kefu.jobs import housekeeping
+    from kefu.notifications.models import OutboxMessage
+
+    unit = make_unit(db)
+    agent = make_staff(db, unit, roles=("agent",))
+    notify(db, "ticket.reply", "staff:999999", {}, "h2")  # becomes a dead letter
+    db.commit()
+    sink.script = ["permanent"]
+    deliver.run(session_factory)
+    notify(db, "ticket.created", f"staff:{agent.id}", {}, "h1")  # delivered; notice read
+    db.commit()
+    deliver.run(session_factory)
+    for n in _rows(db, Notice):
+        n.read_at = clock.now()
+    db.commit()
+    later = clock.now() + timedelta(days=settings.delivery_keep_days + 1)
+    clock.set_now(lambda: later)
+    counts = housekeeping.run(db)
+    assert counts["notices"] == 1 and counts["delivered_events"] == 1
+    left = {o.dedupe_key for o in _rows(db, OutboxMessage)}
+    assert left == {"h2"}
+    assert [d.status for d in _rows(db, Delivery)] == ["dead"]
+
+
+def test_a_contact_recipient_concerns_its_customers_unit(db, session_factory, sink):
+    from kefu.channels import recipients
+    from kefu.channels.base import Event
+    from kefu.customers.models import Contact
+    from tests.factories import make_customer
+
+    unit = make_unit(db)
+    customer = make_customer(db, unit)
+    contact = Contact(customer_id=customer.id, name="李四", email="li@example.com")
+    db.add(contact)
+    db.flush()
+    event = Event(1, "portal.invitation", f"contact:{contact.id}", {}, "c1", clock.now())
+    (planned,) = recipients.resolve(db, [event])
+    assert planned.unit_id == unit.id
+    assert [(r.kind, r.id) for r in planned.recipients] == [("contact", contact.id)]

@@ -55,7 +55,7 @@ class Event:
 class Recipient:
     """A concrete recipient of an event, with the channels that reach them for it."""
 
-    kind: str  # "staff" or "customer"
+    kind: str  # "staff", "customer" or "contact"
     id: int
     channels: frozenset[str]
     locale: str = "zh_CN"

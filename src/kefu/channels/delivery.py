@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, delete, exists, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,7 +41,7 @@ from kefu.channels.base import (
     RetryableError,
     channels,
 )
-from kefu.channels.models import Delivery, DeliveryAttempt
+from kefu.channels.models import Delivery, DeliveryAttempt, Notice
 from kefu.channels.policy import backoff_seconds
 from kefu.clock import now
 from kefu.config import Settings, get_settings
@@ -370,3 +370,29 @@ def record(
     if log_rows:
         session.execute(_attempts.insert(), log_rows)
     return counts
+
+
+# --- housekeeping -----------------------------------------------------------------------------
+
+
+def purge(session: Session, keep_days: int) -> dict[str, int]:
+    """Forget what is done and older than `keep_days`: read notices, then outbox events whose
+    every delivery was delivered and that no notice still points to (their deliveries and
+    attempts go with them). Dead letters, waiting deliveries and unread notices stay."""
+    cutoff = now() - timedelta(days=keep_days)
+    notices = session.execute(
+        delete(Notice).where(Notice.read_at.is_not(None), Notice.created_at < cutoff)
+    )
+    undone = exists().where(
+        _deliveries.c.outbox_id == _outbox.c.id, _deliveries.c.status != "delivered"
+    )
+    noticed = exists().where(Notice.outbox_id == _outbox.c.id)
+    events = session.execute(
+        delete(_outbox).where(
+            _outbox.c.status == "sent", _outbox.c.created_at < cutoff, ~undone, ~noticed
+        )
+    )
+    return {
+        "notices": int(getattr(notices, "rowcount", 0) or 0),
+        "events": int(getattr(events, "rowcount", 0) or 0),
+    }

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from kefu.channels.base import Context, Job, Planned, PlannedEvent
 from kefu.channels.models import Notice
+from kefu.channels.topics import QUIET, TOPICS
 from kefu.clock import now
 from kefu.db import is_postgres
 
@@ -22,7 +23,8 @@ _notices = cast(Table, Notice.__table__)
 class InAppChannel:
     name = "inapp"
     audiences = frozenset({"staff"})
-    default_topics: frozenset[str] | None = None  # every event type, unless switched off
+    # Every known event type but the quiet ones, unless a person chooses otherwise.
+    default_topics: frozenset[str] | None = frozenset(TOPICS) - QUIET
 
     def plan(self, session: Session, events: Sequence[PlannedEvent]) -> Iterable[Planned]:
         at = now()

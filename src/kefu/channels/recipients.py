@@ -6,7 +6,8 @@ concrete recipients, each with the channels that reach them for the event's type
   unit has none at the time of the step, so a supervisor named later still hears of it);
 - `unit:U`: the active agents, supervisors and managers of unit U;
 - `customer:C`: the customer (channels of the "customer" audience, e.g. email, find the
-  contacts).
+  contacts);
+- `contact:K`: one contact of a customer (kind "contact", the same channels).
 
 A staff member's channels for an event type are the registered channels of the "staff"
 audience that their preferences enable, or, without a preference, that are on by default
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from kefu.channels.base import Channel, Event, PlannedEvent, Recipient, channels, default_on
 from kefu.channels.models import NotificationPreference
-from kefu.customers.models import Customer
+from kefu.customers.models import Contact, Customer
 from kefu.staff.models import Staff, StaffRole
 from kefu.tickets.models import Ticket
 
@@ -53,6 +54,7 @@ def resolve(session: Session, events: Sequence[Event]) -> list[PlannedEvent]:
     staff_ids = {p[1] for p in parsed.values() if p and p[0] == "staff"}
     unit_ids = {p[1] for p in parsed.values() if p and p[0] in ("unit", "unit_head")}
     customer_ids = {p[1] for p in parsed.values() if p and p[0] == "customer"}
+    contact_ids = {p[1] for p in parsed.values() if p and p[0] == "contact"}
 
     members: dict[tuple[str, int], list[int]] = defaultdict(list)
     if unit_ids:
@@ -109,6 +111,16 @@ def resolve(session: Session, events: Sequence[Event]) -> list[PlannedEvent]:
                 select(Customer.id, Customer.owning_unit_id).where(Customer.id.in_(customer_ids))
             )
         }
+    contact_units: dict[int, int] = {}
+    if contact_ids:
+        contact_units = {
+            kid: uid
+            for kid, uid in session.execute(
+                select(Contact.id, Customer.owning_unit_id)
+                .join(Customer, Customer.id == Contact.customer_id)
+                .where(Contact.id.in_(contact_ids))
+            )
+        }
     customer_channels = frozenset(n for n, ch in registry.items() if "customer" in ch.audiences)
 
     planned = []
@@ -127,13 +139,16 @@ def resolve(session: Session, events: Sequence[Event]) -> list[PlannedEvent]:
         elif kind == "customer":
             found.append(Recipient("customer", ident, customer_channels))
             unit_id = customer_units.get(ident)
+        elif kind == "contact" and ident in contact_units:
+            found.append(Recipient("contact", ident, customer_channels))
+            unit_id = contact_units[ident]
         for sid in ids:
             if sid in people:
                 locale, home = people[sid]
                 chosen = staff_channels(registry, prefs, sid, e.topic)
                 found.append(Recipient("staff", sid, chosen, locale, home))
         ticket_id = e.payload.get("ticket_id")
-        if kind in ("customer", "") and isinstance(ticket_id, int):
+        if kind in ("customer", "contact", "") and isinstance(ticket_id, int):
             # A customer's event concerns the unit that handles the ticket.
             unit_id = ticket_units.get(ticket_id, unit_id)
         planned.append(PlannedEvent(e, tuple(found), unit_id))

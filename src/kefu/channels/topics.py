@@ -13,15 +13,19 @@ TOPICS: dict[str, str] = {
     "ticket.transferred": N_("Ticket transferred"),
     "ticket.assigned": N_("Ticket assigned to you"),
     "ticket.reply": N_("Public reply on a ticket"),
+    "ticket.updated": N_("Ticket changed (state, priority, subject, tags, fields)"),
     "ticket.resolved": N_("Ticket resolved"),
     "sla.warning": N_("SLA target due soon"),
     "sla.breach": N_("SLA target overdue"),
     "sla.escalated": N_("SLA breach escalated to the parent unit"),
+    "survey.answered": N_("Survey answered"),
     "recovery.opened": N_("Recovery task opened after a low satisfaction result"),
     "visit.attention": N_("Return visit needs attention"),
     "visit.overdue": N_("Return visit overdue"),
 }
 
+# Too frequent for the bell by default (integrations want them; people may opt in).
+QUIET = frozenset({"ticket.updated"})
 # The escalations: what group robots carry unless told otherwise.
 ESCALATIONS = frozenset({"sla.breach", "sla.escalated"})
 

@@ -347,6 +347,23 @@ def _store(
         )
     if reasons:
         _open_recovery(session, answer, reasons, at)
+    notify(
+        session,
+        "survey.answered",
+        f"staff:{answer.agent_id}" if answer.agent_id else f"unit_head:{unit_id}",
+        {
+            "answer_id": answer.id,
+            "ticket_id": ticket_id,
+            "number": ticket.number if ticket is not None else None,
+            "customer_id": customer_id,
+            "channel": channel,
+            "index": round(answer.index, 1),
+            "csat": answer.csat,
+            "nps": answer.nps,
+            "low": bool(reasons),
+        },
+        f"survey.answered:{answer.id}",
+    )
     return answer
 
 

@@ -392,12 +392,16 @@ def update_ticket(session: Session, viewer: Viewer, ticket_id: int, data: Ticket
         _plain("subject", changes["subject"])
     if data.tags is not None:
         changes["tags"] = clean_tags(data.tags)
+    changed: list[str] = []
+    if changes.get("state") and changes["state"] != ticket.state:
+        changed.append("state")
     if changes.get("state"):
         change_state(session, viewer, ticket, changes["state"], data.reason)
     for name in ("priority", "subject", "tags"):
         value = changes.get(name)
         if value is not None and value != getattr(ticket, name):
             before = getattr(ticket, name)
+            changed.append(name)
             setattr(ticket, name, value)
             event(session, ticket, "field", viewer.username, field=name, before=before, after=value)
             record(
@@ -410,8 +414,27 @@ def update_ticket(session: Session, viewer: Viewer, ticket_id: int, data: Ticket
             )
     if custom is not None:
         _write_custom(session, viewer, ticket, custom)
+        changed.append("custom_fields")
     ticket.updated_at = now()
     _flush(session)
+    if changed:
+        # For integrations (webhooks); people hear of the changes that concern them.
+        notify(
+            session,
+            "ticket.updated",
+            f"staff:{ticket.assignee_id}"
+            if ticket.assignee_id
+            else f"unit:{ticket.handling_unit_id}",
+            {
+                "ticket_id": ticket.id,
+                "number": ticket.number,
+                "state": ticket.state,
+                "priority": ticket.priority,
+                "changed": changed,
+                "by": viewer.username,
+            },
+            f"ticket.updated:{ticket.id}:{ticket.version}",
+        )
     return ticket
 
 

@@ -6,6 +6,7 @@ Every setting is documented in docs/configuration.md; a test fails when one is n
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -70,6 +71,19 @@ class Settings(BaseSettings):
     )
     recovery_nps_at_most: int = Field(
         6, description="An NPS score at or below this (a detractor) opens a recovery task."
+    )
+    complaint_repeat_days: int = Field(
+        90,
+        ge=1,
+        description="A complaint of the same customer and cause within this many days "
+        "is a repeat: its severity is raised.",
+    )
+    complaint_compensation_threshold: Decimal = Field(
+        Decimal("500"), ge=0, description="Compensation above this amount (CNY) needs approval."
+    )
+    complaint_approval_limits: dict[str, Decimal] = Field(
+        default_factory=lambda: {"supervisor": Decimal("5000"), "manager": Decimal("50000")},
+        description="The largest compensation each role may approve; administrators: any.",
     )
     recovery_hours: float = Field(
         48.0, gt=0, description="Business hours the unit head has to act on a recovery task."

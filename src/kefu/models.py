@@ -10,6 +10,7 @@ from kefu.channels.models import (
     NotificationPreference,
     WebhookSubscription,
 )
+from kefu.complaints.models import Complaint, ComplaintCause
 from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
@@ -52,6 +53,8 @@ __all__ = [
     "CalendarOverride",
     "Category",
     "ChatRobot",
+    "Complaint",
+    "ComplaintCause",
     "Contact",
     "Customer",
     "Delivery",

@@ -159,6 +159,18 @@ def test_outcome_reached_records_words_and_refuses_bad_input(client, desk):
 def test_a_complaint_closes_only_after_a_successful_visit(client, desk):
     h = desk["h"]
     t = resolved_ticket(client, h, desk["customer"].id, category="complaint")
+    [c] = client.get("/api/v1/complaints", headers=h).json()["items"]
+    c = client.patch(
+        f"/api/v1/complaints/{c['id']}",
+        headers=h,
+        json={"version": c["version"], "cause_code": "attitude", "remedy": "道歉"},
+    ).json()
+    r = client.post(
+        f"/api/v1/complaints/{c['id']}/verify",
+        headers=h,
+        json={"version": c["version"], "verification": "客户接受"},
+    )
+    assert r.status_code == 200
     r = set_state(client, h, t["id"], "closed")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "state"
     [v] = visit_of(client, h, t["id"])

@@ -170,3 +170,52 @@ def test_satisfaction_page_and_drill_down(client, db):
     assert r.status_code == 303
     db.expire_all()
     assert db.get(RecoveryTask, task.id).followup_visit_id is not None
+
+
+def test_complaint_pages(client, db, desk):
+    t = resolved(db, desk["customer"], desk["agent"], category="complaint")
+    from kefu.complaints.models import Complaint
+
+    c = db.scalars(select(Complaint).where(Complaint.ticket_id == t.id)).one()
+    head = make_staff(db, desk["unit"], username="boss", roles=("manager",))
+    db.commit()
+    signed_in(client, head.username)
+    page = client.get(f"/tickets/{t.id}")
+    assert f'href="/complaints/{c.id}"' in page.text
+    r = post(
+        client,
+        f"/complaints/{c.id}",
+        {
+            "version": c.version,
+            "severity": "2",
+            "cause_code": "nope",
+            "remedy": "",
+            "compensation": "x",
+        },
+    )
+    assert r.status_code == 422
+    assert field_error(r.text, "f-analysis-compensation")
+    r = post(
+        client,
+        f"/complaints/{c.id}",
+        {
+            "version": c.version,
+            "severity": "2",
+            "cause_code": "billing",
+            "remedy": "退还多收费用",
+            "compensation": "800",
+        },
+    )
+    assert r.status_code == 303
+    db.expire_all()
+    c = db.get(Complaint, c.id)
+    assert c.compensation_state == "pending" and c.cause_code == "billing"
+    r = post(client, f"/complaints/{c.id}/compensation", {"version": c.version, "approve": "1"})
+    assert r.status_code == 303
+    r = post(
+        client, f"/complaints/{c.id}/verify", {"version": c.version + 1, "verification": "客户确认"}
+    )
+    assert r.status_code == 303
+    register = client.get(f"/complaints?unit_id={desk['unit'].id}&year=2026")
+    assert register.status_code == 200 and "计费差错" in register.text
+    assert re.search(r"<td class=\"num\">100\.00</td>", register.text)  # 1 of 1 customer

@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from kefu.audit.service import record
 from kefu.clock import now
+from kefu.complaints import service as complaints
 from kefu.customers.models import Contact, Customer
 from kefu.errors import Conflict, Forbidden, Invalid
 from kefu.i18n import N_
@@ -246,6 +247,8 @@ def open_ticket(
             f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
             known_new=True,
         )
+    if category.is_complaint:
+        complaints.register(session, ticket)
     session.flush()  # the ticket as returned is the ticket as stored (version included)
     return ticket
 
@@ -351,11 +354,15 @@ def change_state(
         ticket.resolved_at = None
         visits.cancel_for_ticket(session, ticket.id, viewer.username)
     if to == "closed":
-        if _is_complaint(session, ticket) and not visits.closes_complaint(session, ticket.id):
-            raise Invalid.field(
-                "state",
-                N_("A complaint closes only after a return visit that reached the customer."),
-            )
+        if _is_complaint(session, ticket):
+            blocker = complaints.close_blocker(session, ticket.id)
+            if blocker:
+                raise Invalid.field("state", blocker)
+            if not visits.closes_complaint(session, ticket.id):
+                raise Invalid.field(
+                    "state",
+                    N_("A complaint closes only after a return visit that reached the customer."),
+                )
         ticket.closed_at = at
     ticket.state = to
     event(session, ticket, "state", viewer.username, public=True, frm=frm, to=to, reason=reason)

@@ -16,6 +16,7 @@ from kefu.web import (
     audit,
     auth,
     calendars,
+    complaints,
     console,
     customers,
     mail,
@@ -64,7 +65,7 @@ def install(app: FastAPI) -> None:
     app.include_router(console.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.include_router(mail.router, include_in_schema=False)
-    for module in (visits, satisfaction, survey_public):
+    for module in (visits, satisfaction, survey_public, complaints):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(channel_pages.router, include_in_schema=False)
     app.include_router(portal_pages.router, include_in_schema=False)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from kefu.clock import now
+from kefu.complaints import service as complaints
 from kefu.customers import queries as customer_queries
 from kefu.customers.models import Contact, Customer
 from kefu.errors import Conflict, FieldError, Forbidden, Invalid
@@ -630,6 +631,7 @@ def _ticket_page(
         **ticket_fields.panel(db, ticket, forms.get("cf_form")),
         **ticket_links.panel(request, db, me, ticket, forms),
         **console.ticket_extras(db, me, ticket),
+        "complaint": complaints.for_ticket(db, ticket.id),
         **LABELS,
     }
     return render(request, "tickets/ticket.html", ctx, status=status)

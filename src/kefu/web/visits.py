@@ -73,6 +73,14 @@ REASON_LABELS = {
     "csat": N_("Low CSAT"),
     "nps": N_("NPS detractor"),
 }
+VISIT_STEP_LABELS = {
+    "scheduled": N_("scheduled"),
+    "done": N_("done"),
+    "failed": N_("not reached, given up"),
+    "unreached": N_("not reached"),
+    "overdue_breach": N_("overdue, the unit head was told"),
+    "overdue_parent": N_("overdue, the parent unit was told"),
+}
 VIEWS = {
     "mine": N_("My visits"),
     "unit": N_("My unit's visits"),
@@ -86,6 +94,7 @@ LABELS = {
     "DIMENSION_LABELS": DIMENSION_LABELS,
     "REASON_LABELS": REASON_LABELS,
     "DIMENSIONS": DIMENSIONS,
+    "VISIT_STEP_LABELS": VISIT_STEP_LABELS,
 }
 env.globals.update(LABELS)  # macros imported without context see them too
 

@@ -1,0 +1,1 @@
+"""Complaints (投诉): severity, root cause, remedy and compensation, verification, repeats."""

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from kefu import clock
 from kefu.scope import SYSTEM
@@ -121,3 +122,47 @@ def test_out_of_scope_is_404(client, db):
     db.expire_all()
     assert db.query(TicketCollaborator).count() == 0
     assert db.get(Ticket, theirs.id).state == "new"
+
+
+def test_tags_on_the_page_and_at_intake(client, db):
+    unit = make_unit(db, "西湖区支局", region_code="330106")
+    agent = make_staff(db, unit, roles=("agent",))
+    customer = make_customer(db, unit)
+    t = open_ticket(db, customer)
+    first_version = t.version
+    signed_in(client, agent.username)
+    page = client.get(f"/tickets/{t.id}").text
+    assert 'id="tags"' in page and "没有标签" in page
+    r = post(
+        client, f"/tickets/{t.id}/tags", {"version": str(t.version), "tags": "VIP，光纤、 专线"}
+    )
+    assert r.status_code == 303
+    db.expire_all()
+    assert db.get(Ticket, t.id).tags == ["vip", "专线", "光纤"]
+    page = client.get(f"/tickets/{t.id}").text
+    assert 'class="tag tag-word">vip<' in page and "修改了标签：— → vip, 专线, 光纤" in page
+    bad = post(
+        client,
+        f"/tickets/{t.id}/tags",
+        {"version": str(db.get(Ticket, t.id).version), "tags": "<i>x</i>"},
+        headers=HX,
+    )
+    assert bad.status_code == 422 and field_error(bad.text, "f-tags-tags")
+    assert 'value="&lt;i&gt;x&lt;/i&gt;"' in bad.text
+    stale = post(client, f"/tickets/{t.id}/tags", {"version": str(first_version), "tags": "a"})
+    assert stale.status_code == 409
+    r = post(
+        client,
+        "/tickets/new",
+        {
+            "customer_id": str(customer.id),
+            "channel": "phone",
+            "category_code": "other",
+            "priority": "normal",
+            "subject": "带标签",
+            "tags": "重要, 回访",
+        },
+    )
+    assert r.status_code == 303
+    made = db.scalars(select(Ticket).where(Ticket.subject == "带标签")).one()
+    assert made.tags == ["回访", "重要"]

@@ -1,8 +1,9 @@
-"""The ticket page's collaborators (add, remove) and merge (a duplicate into another ticket
-of the same customer, chosen among that customer's open tickets)."""
+"""The ticket page's tags, collaborators (add, remove) and merge (a duplicate into another
+ticket of the same customer, chosen among that customer's open tickets)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,7 +16,7 @@ from kefu.pagination import paginate
 from kefu.tickets import collaboration, merge, queries
 from kefu.tickets import service as tickets
 from kefu.tickets.models import Ticket
-from kefu.tickets.schemas import MergeIn
+from kefu.tickets.schemas import MergeIn, TicketUpdate
 from kefu.web.common import CurrentMe, Db, Form, Me, PostedForm, parse, redirect, text
 
 router = APIRouter()
@@ -25,7 +26,14 @@ NOTICES = {
     "collaborator": N_("Collaborator added; they have been told."),
     "uncollaborated": N_("Collaborator removed."),
     "merged": N_("Merged: the duplicate is closed and its messages are here."),
+    "tagged": N_("Tags saved."),
 }
+TAG_SEPARATORS = re.compile(r"[,，、;；\n]+")
+
+
+def split_tags(raw: str) -> list[str]:
+    """Tags typed in one field, separated by commas (either width), 、 or semicolons."""
+    return [t.strip() for t in TAG_SEPARATORS.split(raw) if t.strip()]
 
 
 def panel(
@@ -47,6 +55,8 @@ def panel(
     key = request.query_params.get("notice", "")
     notice = {"notice": NOTICES[key]} if key in NOTICES else {}
     return {
+        "tags_form": forms.get("tags_form")
+        or Form({"tags": ", ".join(ticket.tags or [])}, key="tags"),
         "collaborators": collaboration.collaborators(db, me.viewer, ticket.id),
         "collab_form": forms.get("collab_form") or Form({"staff_id": ""}, key="collab"),
         "merge_form": forms.get("merge_form") or Form({"into_id": "", "reason": ""}, key="merge"),
@@ -116,3 +126,30 @@ def merge_into(
         bad = Form(values, errors, key="merge")
         return _page(request, db, me, ticket_id, code, merge_form=bad)
     return redirect(request, f"/tickets/{target_id}", "merged")
+
+
+@router.post("/tickets/{ticket_id}/tags")
+def save_tags(
+    ticket_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    tickets.get_ticket(db, me.viewer, ticket_id)
+    values = {"tags": text(form, "tags")}
+    version = text(form, "version")
+    try:
+        with db.begin_nested():
+            data = parse(
+                TicketUpdate,
+                {
+                    "version": int(version) if version.isdigit() else -1,
+                    "tags": split_tags(values["tags"]),
+                },
+            )
+            tickets.update_ticket(db, me.viewer, ticket_id, data)
+    except (Invalid, Conflict) as exc:
+        db.expire_all()
+        if isinstance(exc, Invalid):
+            errors, code = exc.errors, 422
+        else:
+            errors, code = [FieldError("version", exc.message, exc.params)], 409
+        return _page(request, db, me, ticket_id, code, tags_form=Form(values, errors, key="tags"))
+    return redirect(request, f"/tickets/{ticket_id}", "tagged")

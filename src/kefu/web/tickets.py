@@ -655,6 +655,7 @@ def new_ticket(request: Request, me: CurrentMe, db: Db) -> Response:
             "description": "",
             "channel": "phone",
             "site_region_code": "",
+            "tags": "",
         },
         key="new",
     )
@@ -699,6 +700,7 @@ def create_ticket(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> 
             "description",
             "channel",
             "site_region_code",
+            "tags",
         )
     }
     custom = ticket_fields.posted_values(form)
@@ -718,6 +720,7 @@ def create_ticket(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> 
                     "site_region_code": optional(values["site_region_code"]),
                     "priority": values["priority"] or "normal",
                     "custom_fields": custom,
+                    "tags": ticket_links.split_tags(values["tags"]),
                 },
             )
             ticket = tickets.open_ticket(db, me.viewer, data, channel=values["channel"])

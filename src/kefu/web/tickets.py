@@ -550,7 +550,11 @@ def _bulk_report(db: Session, me: Me, exc: Any, items: list[dict[str, int]]) -> 
         if parts[0] == "tickets" and len(parts) > 1 and parts[1].isdigit():
             tid = items[int(parts[1])]["id"] if int(parts[1]) < len(items) else 0
             number = numbers.get(tid, f"#{tid}")
-            out.append(FieldError("tickets", e.message, {**e.params, "number": number}))
+            params = {**e.params, "number": number}
+            for key in ("frm", "to"):  # state codes, as the page names them
+                if params.get(key) in STATE_LABELS:
+                    params[key] = tr(STATE_LABELS[params[key]])
+            out.append(FieldError("tickets", e.message, params))
         else:
             out.append(e)
     if not out:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -7,8 +9,10 @@ from typer.testing import CliRunner
 from kefu.audit.models import AuditEntry
 from kefu.cli import app
 from kefu.config import use_settings
-from kefu.customers.models import Customer, RevenueRecord
+from kefu.customers.models import Contact, Customer, RevenueRecord
 from kefu.db import make_engine, make_sessionmaker, unit_of_work
+from kefu.portal import service as portal_service
+from kefu.portal.models import PortalAccount
 from kefu.staff.models import Staff
 from kefu.units.models import Unit
 
@@ -52,6 +56,18 @@ def test_demo_then_token(cli_db):
     assert "admin / kefu-demo-2026" in r.output
     assert "demo customers: 300 customers" in r.output
     assert "demo tickets: 400 tickets" in r.output
+    portal_logins = re.findall(r"sign in as (\S+@\S+) / kefu-demo-2026", r.output)
+    assert len(portal_logins) == 3
+    with unit_of_work(cli_db) as s:
+        for login in portal_logins:  # the printed sign-ins work with the printed password
+            assert portal_service.authenticate(s, login, "kefu-demo-2026", "10.9.9.9").account
+        admins = s.scalar(
+            select(func.count())
+            .select_from(PortalAccount)
+            .join(Contact, Contact.id == PortalAccount.contact_id)
+            .where(Contact.is_group_admin.is_(True))
+        )
+        assert admins == 1
     with unit_of_work(cli_db) as s:
         units = s.scalar(select(func.count()).select_from(Unit))
         counties = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 2))

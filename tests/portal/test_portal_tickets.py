@@ -298,3 +298,44 @@ def test_staff_share_a_file_with_the_customer_from_the_console(app, db):
     portal_login(client, cs.logins["stranger"])
     page = client.get(f"/portal/tickets/{tid}").text
     assert "处理报告.png" in page and "内部分析.png" not in page
+
+
+def test_a_contact_sees_nothing_else_through_the_scope(db):
+    """Every scoped model, read with a contact as viewer: tickets and customers of their own
+    (the group administrator's: the group's), and no row of anything else."""
+    from kefu.models import metadata
+    from kefu.portal import service as portal_service
+    from kefu.scope import count_visible
+    from kefu.tickets.models import Ticket as T
+
+    cs = build_customers(db)
+    # Something in the other scoped tables too: a resolved ticket schedules a return visit.
+    tickets.change_state(db, SYSTEM, db.get(Ticket, next(iter(cs.tickets))), "resolved")
+    db.flush()
+    scoped = {
+        mapper.class_
+        for mapper in metadata_mappers(metadata)
+        if hasattr(mapper.class_, "__scope__")
+    }
+    assert T in scoped and len(scoped) > 3
+    for key, contact in cs.contacts.items():
+        viewer = portal_service.contact_viewer(contact, db.get(type(cs.group), contact.customer_id))
+        for model in scoped:
+            n = count_visible(db, model, viewer)
+            if model is T:
+                assert n == len(cs.expected(key)), key
+            elif model.__name__ == "Customer":
+                assert n == (3 if key == "group_admin" else 1), key
+            elif model.__name__ == "BusinessCalendar":
+                # Everybody "sees" the default calendar: a reference, nobody's data (and
+                # no portal page reads calendars). No unit's own calendar.
+                defaults = count_visible(db, model, SYSTEM, model.is_default.is_(True))
+                assert n == defaults, key
+            else:
+                assert n == 0, f"{key} sees {n} rows of {model.__name__}"
+
+
+def metadata_mappers(metadata):
+    from kefu.db import Base
+
+    return list(Base.registry.mappers)

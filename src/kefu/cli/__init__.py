@@ -183,10 +183,11 @@ def demo(
     tickets: Annotated[int, typer.Option(help="How many tickets over the last year.")] = 52000,
 ) -> None:
     """Fill the database with a realistic demo organisation (runs `init` first):
-    units and staff, customers with contacts and three years of revenue, tiered, and a
-    year of tickets."""
+    units and staff, customers with contacts and three years of revenue, tiered, a year of
+    tickets, and a few contacts who sign in to the customer portal."""
     from kefu.demo import customers as demo_customers
     from kefu.demo import organisation
+    from kefu.demo import portal as demo_portal
     from kefu.demo import tickets as demo_tickets
 
     settings = get_settings()
@@ -207,6 +208,10 @@ def demo(
     with unit_of_work(_factory()) as session:
         service = demo_tickets.build(session, cli_viewer(), count=tickets, progress=say)
     typer.echo(f"demo tickets: {service['tickets']} tickets, {service['events']} events")
+    with unit_of_work(_factory()) as session:
+        logins = demo_portal.build(session, cli_viewer(), progress=say)
+    for email in logins:
+        typer.echo(f"customer portal (/portal): sign in as {email} / {organisation.DEMO_PASSWORD}")
     typer.echo(
         f"sign in as admin / {organisation.DEMO_PASSWORD} (every demo account has this password)"
     )

@@ -28,7 +28,7 @@ PAGE_SIZE = 20
 MAX_FILES = 5
 # The customer's words for the states (the codes stay English in the database).
 STATES = {
-    "new": N_("Received"),
+    "new": N_("Request received"),
     "open": N_("In progress"),
     "pending": N_("Waiting for your answer"),
     "on_hold": N_("In progress"),

@@ -10,7 +10,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DB = "sqlite:///" + str(Path("var") / "kefu.db")
@@ -188,6 +188,15 @@ class Settings(BaseSettings):
         description="Extra CA certificates (PEM file) trusted for IMAP and SMTP TLS; "
         "empty: the system's trust store only.",
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_attempts(self) -> Settings:
+        # An attempt starts no later than 5 s + 3 timeouts before its lease ends.
+        if self.delivery_lease_seconds < 3 * self.webhook_timeout_seconds + 15:
+            raise ValueError(
+                "KEFU_DELIVERY_LEASE_SECONDS must be at least 3 × KEFU_WEBHOOK_TIMEOUT_SECONDS + 15"
+            )
+        return self
 
 
 _override: Settings | None = None

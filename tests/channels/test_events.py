@@ -7,7 +7,9 @@ from kefu.channels import service
 from kefu.channels.schemas import WebhookIn
 from kefu.jobs import deliver
 from kefu.scope import SYSTEM
+from kefu.tiering import service as tiering
 from tests.channels.receiver import Receiver
+from tests.test_tiering import RUN_DATE, world  # noqa: F401
 from tests.visits.test_surveys_api import answer, desk, invite, tuesday_morning  # noqa: F401
 from tests.visits.test_visits_api import resolved_ticket
 
@@ -46,5 +48,32 @@ def test_ticket_and_survey_events_reach_the_webhook(client, db, settings, sessio
         survey = by_type["survey.answered"][0]
         assert survey["ticket_id"] == t["id"] and survey["csat"] == 2 and survey["low"] is True
         assert receiver.duplicates == 0
+    finally:
+        receiver.stop()
+
+
+def test_an_applied_tiering_run_sends_tier_changed(db, settings, session_factory, world):  # noqa: F811
+    settings.webhook_allow_private_targets = True
+    receiver = Receiver().start()
+    try:
+        service.create_webhook(
+            db, SYSTEM, WebhookIn(name="crm", url=receiver.url, topics=["tier.changed"])
+        )
+        run = tiering.start_run(db, SYSTEM, RUN_DATE)
+        tiering.apply_run(db, SYSTEM, run.id)
+        db.commit()
+        deliver.run(session_factory)
+        docs = {d["data"]["customer_id"]: d for d in receiver.bodies()}
+        c1 = world["c"]["c1"]
+        assert docs[c1.id]["type"] == "tier.changed"
+        data = docs[c1.id]["data"]
+        assert (data["from_tier"], data["to_tier"], data["to_level"], data["reason"]) == (
+            None,
+            "A",
+            "4A",
+            "A:top_band",
+        )
+        assert data["run_id"] == run.id and data["to_unit_id"] == world["units"]["hz"].id
+        assert len(docs) == len(receiver.requests)  # one event per changed customer
     finally:
         receiver.stop()

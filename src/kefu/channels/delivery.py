@@ -8,10 +8,11 @@ the write lock serialises them.
 A claim writes a fresh token into `claim`, counts the attempt and moves `next_attempt_at`
 one lease (KEFU_DELIVERY_LEASE_SECONDS) ahead: nobody else takes the delivery while it
 runs, and the outcome is recorded only where the token still matches. A worker stops
-starting attempts of a batch well before its lease ends (they are released, not counted),
-so two workers never run the same attempt. When a worker dies mid-attempt, the delivery
-comes due again when the lease ends; the next claim finds the old token and logs the lost
-attempt as `interrupted`.
+starting attempts of a batch well before its lease ends (they are released, not counted):
+none starts later than 5 s + 3 × KEFU_WEBHOOK_TIMEOUT_SECONDS before the end, and each gets
+a deadline 5 s before it; so two workers never run the same attempt. When a worker dies
+mid-attempt, the delivery comes due again when the lease ends; the next claim finds the
+old token and logs the lost attempt as `interrupted`.
 """
 
 from __future__ import annotations
@@ -232,7 +233,10 @@ def attempt(
     registry = channels()
     unreachable: set[tuple[str, str]] = set()
     guard = threading.Lock()
-    stop_starting = claimed.lease_ends - LEASE_MARGIN_SECONDS
+    # An attempt must be over before the lease ends: it gets `deadline`, and none starts
+    # later than one that could use its whole timeout for connect, send and read.
+    deadline = claimed.lease_ends - LEASE_MARGIN_SECONDS
+    stop_starting = deadline - 3 * settings.webhook_timeout_seconds
 
     def one(job: Job) -> Result:
         started = now()
@@ -247,7 +251,7 @@ def attempt(
         try:
             if ch is None:
                 raise RetryableError(f"no channel {job.channel!r} in this worker")
-            ctx = Context(factory, claimed.lease_ends, claimed.extra.get(job.channel, {}))
+            ctx = Context(factory, deadline, claimed.extra.get(job.channel, {}))
             detail = ch.deliver(job, ctx)
             outcome = "delivered"
         except RetryableError as exc:

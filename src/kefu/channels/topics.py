@@ -19,13 +19,14 @@ TOPICS: dict[str, str] = {
     "sla.breach": N_("SLA target overdue"),
     "sla.escalated": N_("SLA breach escalated to the parent unit"),
     "survey.answered": N_("Survey answered"),
+    "tier.changed": N_("Customer tier, service level or owning unit changed"),
     "recovery.opened": N_("Recovery task opened after a low satisfaction result"),
     "visit.attention": N_("Return visit needs attention"),
     "visit.overdue": N_("Return visit overdue"),
 }
 
 # Too frequent for the bell by default (integrations want them; people may opt in).
-QUIET = frozenset({"ticket.updated"})
+QUIET = frozenset({"ticket.updated", "tier.changed"})
 # The escalations: what group robots carry unless told otherwise.
 ESCALATIONS = frozenset({"sla.breach", "sla.escalated"})
 

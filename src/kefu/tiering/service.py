@@ -32,6 +32,7 @@ from kefu.customers.models import Customer, RevenueRecord
 from kefu.db import is_postgres
 from kefu.errors import Conflict, Forbidden, Invalid, NotFound
 from kefu.i18n import N_
+from kefu.notifications.service import json_object, notify_many
 from kefu.scope import Viewer, get_visible
 from kefu.tiering import policy
 from kefu.tiering.models import TierHistory, TieringProposal, TieringRuleset, TieringRun
@@ -445,6 +446,31 @@ def apply_run(session: Session, viewer: Viewer, run_id: int) -> TieringRun:
             .join(c, c.id == p.customer_id)
             .where(p.run_id == run.id, changed),
         )
+    )
+    # For integrations (webhooks, robots): one event per customer whose tier, level or owner
+    # changed, from the history rows just written.
+    h = TierHistory
+    ident = cast(h.customer_id, String)
+    notify_many(
+        session,
+        "tier.changed",
+        select(h.id).where(h.run_id == run.id),  # a run is applied once
+        recipient=literal("unit:", String) + cast(h.to_unit_id, String),
+        payload=json_object(
+            session,
+            {
+                "customer_id": h.customer_id,
+                "run_id": h.run_id,
+                "from_tier": h.from_tier,
+                "to_tier": h.to_tier,
+                "from_level": h.from_level,
+                "to_level": h.to_level,
+                "from_unit_id": h.from_unit_id,
+                "to_unit_id": h.to_unit_id,
+                "reason": h.reason,
+            },
+        ),
+        dedupe_key=literal(f"tier.changed:{run.id}:", String) + ident,
     )
     # Only the customers whose stored facts change are rewritten: every rewritten row costs
     # a write into each index of the table.

@@ -1,8 +1,9 @@
 """Email in: fetch every active mailbox over IMAP and take each new mail in.
 
-Each mail is its own transaction; only after it commits is the mail flagged \\Seen on the
-server. A crash in between leaves it unseen, and the next run finds its Message-ID already
-taken in and only flags it — nothing is lost and nothing is made twice. A mail whose intake
+The mails of one FETCH (at most CHUNK) are taken in in one transaction, each in a savepoint
+of its own; only after it commits are they flagged \\Seen on the server. A crash in between
+leaves them unseen, and the next run finds their Message-IDs already taken in and only flags
+them — nothing is lost and nothing is made twice. A mail whose intake
 fails is quarantined with the error, so the rest of the mailbox keeps flowing. A mailbox is
 leased by one worker at a time (kefu.mail.service.claim_mailboxes).
 """
@@ -77,6 +78,37 @@ def _take(
             return False
 
 
+def _take_chunk(
+    factory: sessionmaker[Session],
+    mailbox_id: int,
+    items: list[tuple[int, bytes]],
+    uidvalidity: int | None,
+) -> list[int]:
+    """The mails of one FETCH in one transaction, each in a savepoint of its own (fewer
+    commits, one session); a mail that fails rolls back its savepoint alone and is then
+    tried, and if need be quarantined, on its own. Returns the UIDs recorded."""
+    done: list[int] = []
+    failed: list[tuple[int, bytes]] = []
+    try:
+        with unit_of_work(factory) as session:
+            box = session.get(Mailbox, mailbox_id)
+            assert box is not None
+            for uid, raw in items:
+                try:
+                    with session.begin_nested():
+                        mail.receive(session, box, raw, uid=uid, uidvalidity=uidvalidity)
+                    done.append(uid)
+                except Exception:
+                    failed.append((uid, raw))
+    except Exception:
+        log.exception("a chunk of mailbox %s failed; taking its mails one by one", mailbox_id)
+        done, failed = [], list(items)
+    for uid, raw in failed:
+        if _take(factory, mailbox_id, raw, uid, uidvalidity):
+            done.append(uid)
+    return done
+
+
 def _known(factory: sessionmaker[Session], raw: bytes) -> bool:
     with unit_of_work(factory, write=False) as session:
         return mail.find_mail(session, parse.header_key(raw)[0]) is not None
@@ -126,9 +158,8 @@ def fetch_mailbox(factory: sessionmaker[Session], access: mail.Access) -> int:
                         )
                     done.append(uid)
             bodies = client.fetch([u for u in chunk if u not in large])
-            for uid, raw in bodies.items():
-                if _take(factory, access.mailbox_id, raw, uid, validity):
-                    done.append(uid)
-                    taken += 1
+            recorded = _take_chunk(factory, access.mailbox_id, sorted(bodies.items()), validity)
+            taken += len(recorded)
+            done += recorded
             client.mark_seen(done)  # only now: every one of them is committed
     return taken

@@ -322,9 +322,10 @@ def _address(value: str) -> str | None:
     return addr[:254]
 
 
-def parse(raw: bytes) -> ParsedMail:
-    """Read a raw mail; raises MailRefused for one to quarantine."""
-    message_key, _ = header_key(raw)
+def parse(raw: bytes, message_key: str | None = None) -> ParsedMail:
+    """Read a raw mail; raises MailRefused for one to quarantine. `message_key`: the
+    caller's header_key(raw), when it has it already."""
+    message_key = message_key or header_key(raw)[0]
     try:
         msg = BytesParser(policy=compat32).parsebytes(raw)
     except Exception as exc:

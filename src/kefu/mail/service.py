@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from kefu.audit.service import diff, record, snapshot
 from kefu.clock import now
 from kefu.config import get_settings
-from kefu.customers.models import Contact, Customer
+from kefu.customers.models import Contact
 from kefu.errors import Forbidden, Invalid, NotFound
 from kefu.i18n import N_
 from kefu.mail import crypto, parse, threads
@@ -341,7 +341,7 @@ def _subject(text: str) -> str:
 
 @dataclass
 class Match:
-    customer: Customer | None
+    customer_id: int | None
     contact_id: int | None
     reason: str | None  # why there is no customer
 
@@ -360,7 +360,7 @@ def match_customer(session: Session, address: str) -> Match:
     ).all()
     customers = {r.customer_id for r in rows}
     if len(customers) == 1:
-        return Match(session.get(Customer, rows[0].customer_id), rows[0].id, None)
+        return Match(rows[0].customer_id, rows[0].id, None)
     if len(customers) > 1:
         return Match(None, None, "ambiguous_sender")
     domain = _domain(address)
@@ -373,7 +373,7 @@ def match_customer(session: Session, address: str) -> Match:
         .limit(2)
     ).all()
     if len(by_domain) == 1:
-        return Match(session.get(Customer, by_domain[0]), None, None)
+        return Match(by_domain[0], None, None)
     return Match(None, None, "ambiguous_sender" if by_domain else "unknown_sender")
 
 
@@ -499,6 +499,7 @@ def _new_ticket(
         channel="email",
         custom_fields={"follows": follows.number} if follows else {},
     )
+    started = now()
     ticket = tickets.open_ticket(
         session,
         viewer,
@@ -506,9 +507,16 @@ def _new_ticket(
         channel="email",
         idempotency_key=f"email:{mail.message_key}"[:300],
     )
+    fresh = ticket.created_at >= started  # not an earlier ticket found by its key
     by_cid, _refused = _keep_attachments(session, _mail_viewer(mail.from_address), ticket, mail)
-    created = session.scalar(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "created")
+    # The "created" event open_ticket just wrote is in this session: no query for it.
+    created = next(
+        (
+            o
+            for o in [*session.new, *session.identity_map.values()]
+            if isinstance(o, TicketEvent) and o.ticket_id == ticket.id and o.kind == "created"
+        ),
+        None,
     )
     ticket.description = _link_inline(ticket, ticket.description, by_cid)
     # The customer hears that their mail arrived (an outbox row: sent after commit, by
@@ -519,6 +527,7 @@ def _new_ticket(
         f"customer:{ticket.customer_id}",
         {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject},
         f"ticket.acknowledged:{ticket.id}",
+        known_new=fresh,
     )
     if created is not None:
         created.body = ticket.description
@@ -588,7 +597,7 @@ def receive(
         session.add(row)
     row.updated_at = now()
     try:
-        mail = parse.parse(raw)
+        mail = parse.parse(raw, key)
     except parse.MailRefused as refused:
         _hold(row, raw, "quarantined", refused.reason, refused.detail)
         session.flush()
@@ -618,11 +627,11 @@ def receive(
     else:
         match = Match(None, None, "unauthenticated") if mail.unauthenticated else None
         match = match or match_customer(session, mail.from_address)
-        if match.customer is None:
+        if match.customer_id is None:
             _hold(row, raw, "unknown_sender", match.reason or "unknown_sender")
             session.flush()
             return row
-        new = _new_ticket(session, viewer, box, mail, match.customer.id, match.contact_id)
+        new = _new_ticket(session, viewer, box, mail, match.customer_id, match.contact_id)
         row.status, row.reason, row.ticket_id = "ticket", None, new.id
     if row.raw_sha256:
         _forget_raw(session, row)

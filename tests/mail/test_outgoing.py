@@ -298,3 +298,29 @@ def test_admins_reword_the_mails(shop, session_factory, smtp):
     ack = smtp.messages()[-1]
     assert str(ack["Subject"]).startswith("已受理 T")
     assert "张伟：已受理。{unknown" in ack.get_body(("plain",)).get_content()
+
+
+def test_a_portal_invitation_reaches_the_contact_by_mail(db, settings, smtp, session_factory):
+    from kefu.customers.schemas import ContactUpdate
+    from kefu.portal import service as portal
+    from tests.factories import make_unit
+
+    settings.mail_from = "华东客服 <kefu@kefu.example.cn>"
+    unit = make_unit(db)
+    customer = make_customer(db, unit)
+    contact = customers.add_contact(
+        db,
+        SYSTEM,
+        customer.id,
+        ContactCreate(name="Bob Lee", email="bob@client.example.com", locale="en"),
+    )
+    customers.update_contact(db, SYSTEM, customer.id, contact.id, ContactUpdate(portal_access=True))
+    portal.invite(db, SYSTEM, customer.id, contact.id, base_url="https://kefu.example.cn")
+    db.flush()
+    deliver.run(session_factory, max_seconds=20)
+    assert [t for _f, t, _c in smtp.envelopes] == [["bob@client.example.com"]]
+    sent = smtp.messages()[0]
+    assert str(sent["Subject"]) == "Your invitation to the customer portal"
+    assert sent["Auto-Submitted"] == "auto-generated"
+    text = sent.get_body(("plain",)).get_content()
+    assert "Dear Bob Lee" in text and "https://kefu.example.cn/portal/welcome/" in text

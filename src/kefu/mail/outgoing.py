@@ -44,7 +44,9 @@ CUSTOMER_TOPICS = {
     "ticket.reply": "ticket.reply",
     "ticket.resolved": "ticket.resolved",
 }
-AUTO = {"ticket.acknowledged", "ticket.resolved", "staff.notification"}
+# Mail to one contact about no ticket.
+CONTACT_TOPICS = {"portal.invitation": "portal.invitation"}
+AUTO = {"ticket.acknowledged", "ticket.resolved", "staff.notification", "portal.invitation"}
 
 
 def html_to_text(body: str) -> str:
@@ -86,7 +88,8 @@ class EmailChannel:
             for pe in wanted
             if isinstance(pe.event.payload.get("ticket_id"), int)
         }
-        if not ticket_ids:
+        contact_ids = {r.id for pe in wanted for r in pe.recipients if r.kind == "contact"}
+        if not ticket_ids and not contact_ids:
             return []
         tickets = {
             t.id: t for t in session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)))
@@ -95,7 +98,9 @@ class EmailChannel:
             c.id: c
             for c in session.scalars(
                 select(Contact).where(
-                    Contact.id.in_({t.contact_id for t in tickets.values() if t.contact_id})
+                    Contact.id.in_(
+                        {t.contact_id for t in tickets.values() if t.contact_id} | contact_ids
+                    )
                 )
             )
         }
@@ -136,6 +141,7 @@ class EmailChannel:
             event = pe.event
             ticket = tickets.get(event.payload.get("ticket_id", -1))
             if ticket is None:
+                out += self._plan_for_contacts(session, pe, contacts, boxes)
                 continue
             mails = inbound.get(ticket.id, [])
             box = self._mailbox(ticket, mails, boxes)
@@ -150,6 +156,11 @@ class EmailChannel:
                     kind = CUSTOMER_TOPICS.get(event.topic)
                     to = self._customer_address(ticket, contact, mails)
                     locale = contact.locale if contact else get_settings().default_locale
+                elif r.kind == "contact":
+                    kind = CUSTOMER_TOPICS.get(event.topic)
+                    one = contacts.get(r.id)
+                    to = one.email if one else None
+                    locale = one.locale if one else get_settings().default_locale
                 else:
                     kind = "staff.notification"
                     person = staff.get(r.id)
@@ -193,10 +204,62 @@ class EmailChannel:
                     "auto": kind in AUTO,
                     "locale": locale,
                 }
-                if box is not None and r.kind == "customer":
+                if box is not None and r.kind in ("customer", "contact"):
                     data["reply_to"] = threads.reply_address(box.address, ticket.id)
                 target = f"mail:{hashlib.sha256(to.encode()).hexdigest()[:16]}:{to}"[:200]
                 out.append(Planned(event.id, target, data))
+        return out
+
+    def _plan_for_contacts(
+        self,
+        session: Session,
+        pe: PlannedEvent,
+        contacts: dict[int, Contact],
+        boxes: list[Mailbox],
+    ) -> list[Planned]:
+        """Mail to one contact that concerns no ticket (the portal invitation)."""
+        event = pe.event
+        kind = CONTACT_TOPICS.get(event.topic)
+        if kind is None:
+            return []
+        out = []
+        for r in pe.recipients:
+            contact = contacts.get(r.id) if r.kind == "contact" else None
+            if self.name not in r.channels or contact is None or not contact.email:
+                continue
+            box = next((b for b in boxes if b.unit_id == pe.unit_id), boxes[0] if boxes else None)
+            sender = _settings_from() or (f"{box.name} <{box.address}>" if box else None)
+            if sender is None:
+                continue
+            try:
+                to = compose.address(contact.email)
+                from_addr = compose.envelope_from({"from": sender})
+            except compose.BadHeader:
+                continue
+            locale = contact.locale
+            values = {
+                "contact": contact.name,
+                "customer": "",
+                "unit": box.name if box else "",
+                "url": str(event.payload.get("url", "")),
+                "expires": str(event.payload.get("expires_at", ""))[:16].replace("T", " "),
+                "topic": translations(locale).gettext(label(event.topic)),
+            }
+            wording = templates.wording(session, kind, locale)
+            text, html_part = _render(wording.body, values, None)
+            nonce = f"o{event.id}k{contact.id}"
+            data: dict[str, Any] = {
+                "from": sender,
+                "to": [to],
+                "subject": templates.fill(wording.subject, values),
+                "text": text,
+                "html": html_part,
+                "message_id": f"kefu-{nonce}@{_domain(from_addr)}",
+                "auto": True,
+                "locale": locale,
+            }
+            target = f"mail:{hashlib.sha256(to.encode()).hexdigest()[:16]}:{to}"[:200]
+            out.append(Planned(event.id, target, data))
         return out
 
     @staticmethod

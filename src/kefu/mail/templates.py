@@ -18,13 +18,24 @@ from kefu.mail.models import MailTemplate
 from kefu.scope import Viewer
 
 LOCALES = ("zh_CN", "en")
-PLACEHOLDERS = ("number", "subject", "body", "contact", "customer", "unit", "topic")
+PLACEHOLDERS = (
+    "number",
+    "subject",
+    "body",
+    "contact",
+    "customer",
+    "unit",
+    "topic",
+    "url",
+    "expires",
+)
 PLACEHOLDER_RE = re.compile(r"\{(\w*)\}")
 KINDS = {
     "ticket.acknowledged": N_("Acknowledgement of a new ticket (to the customer)"),
     "ticket.reply": N_("Public reply (to the customer)"),
     "ticket.resolved": N_("Ticket resolved (to the customer)"),
     "staff.notification": N_("Notification (to staff)"),
+    "portal.invitation": N_("Invitation to the customer portal (to a contact)"),
 }
 
 
@@ -67,6 +78,17 @@ DEFAULTS: dict[tuple[str, str], Wording] = {
     ("staff.notification", "zh_CN"): Wording(
         "[{number}] {topic}：{subject}",
         "{topic}\n\n工单：{number} {subject}\n客户：{customer}\n\n{unit}",
+    ),
+    ("portal.invitation", "zh_CN"): Wording(
+        "邀请您使用客户服务门户",
+        "{contact}，您好：\n\n{unit}邀请您使用客户服务门户，在线提交和跟踪服务请求。"
+        "\n请打开下面的链接设置密码（链接仅可使用一次，{expires} 前有效）：\n{url}\n",
+    ),
+    ("portal.invitation", "en"): Wording(
+        "Your invitation to the customer portal",
+        "Dear {contact},\n\n{unit} invites you to the customer portal, where you can "
+        "submit and follow your requests.\nOpen this link to set your password (it works "
+        "once, until {expires}):\n{url}\n",
     ),
     ("staff.notification", "en"): Wording(
         "[{number}] {topic}: {subject}",

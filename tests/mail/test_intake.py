@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 from sqlalchemy import func, select
 
 from kefu.jobs import mail_fetch
@@ -456,3 +457,71 @@ def test_a_wrong_password_is_reported_on_the_mailbox(shop, session_factory):
     assert fetch(shop, session_factory)["failed_mailboxes"] == 1
     shop.db.refresh(shop.box)
     assert "AUTHENTICATIONFAILED" in shop.box.last_error or "failed" in shop.box.last_error.lower()
+
+
+def test_a_mail_is_not_flagged_seen_when_nothing_could_be_recorded(
+    dovecot, mail_settings, committed_engine
+):
+    """The database refuses every write (read-only): neither the ticket nor a quarantine
+    row can be stored, so the mail stays unseen on the server for the next run."""
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from kefu.db import make_sessionmaker, unit_of_work
+    from tests.factories import make_unit
+    from tests.mail.conftest import make_mailbox
+
+    factory = make_sessionmaker(committed_engine)
+    with unit_of_work(factory) as session:
+        unit = make_unit(session, "只读单位")
+        make_customer(session, unit)
+        _box, user = make_mailbox(session, dovecot, unit)
+    with unit_of_work(factory) as session:
+        access = mail.claim_mailboxes(session, timedelta(minutes=1))[0]
+
+    def read_only(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        if committed_engine.dialect.name == "sqlite":
+            cur.execute("PRAGMA query_only = ON")
+        else:
+            cur.execute("SET default_transaction_read_only = on")
+        cur.close()
+
+    event.listen(committed_engine, "connect", read_only)
+    committed_engine.dispose()
+    dovecot.deliver(user, build(ZHANG, "写不进去", msgid=new_id()))
+    assert mail_fetch.fetch_mailbox(factory, access) == 0
+    assert dovecot.flags(user) == {1: ""}
+
+    # With a database that takes writes again, the same mail goes through and is flagged.
+    event.remove(committed_engine, "connect", read_only)
+    committed_engine.dispose()
+    assert mail_fetch.fetch_mailbox(factory, access) == 1
+    assert "\\Seen" in dovecot.flags(user)[1]
+
+
+@pytest.mark.slow
+def test_a_50_mb_attachment_is_quarantined_unread(shop, session_factory):
+    import base64
+
+    mid = new_id()
+    payload = base64.encodebytes(b"%PDF-1.4\n" + b"\x00" * (50 * 1024 * 1024)).replace(
+        b"\n", b"\r\n"
+    )
+    raw = (
+        b"From: zhang.wei@huadongjx.cn\r\nTo: support@kefu.example.cn\r\nSubject: big\r\n"
+        b"Message-ID: <" + mid.encode() + b">\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=bb\r\n\r\n--bb\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + "见附件".encode() + b"\r\n--bb\r\n"
+        b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="big.pdf"\r\n\r\n' + payload + b"--bb--\r\n"
+    )
+    after = new_id()
+    shop.server.deliver(shop.user, raw, build(ZHANG, "之后的来信", msgid=after))
+    fetch(shop, session_factory)
+    held = row_of(shop.db, mid)
+    assert (held.status, held.reason, held.raw_sha256) == ("quarantined", "too_large", None)
+    assert held.size > 50 * 1024 * 1024 and held.subject == "big"
+    assert row_of(shop.db, after).status == "ticket"
+    assert all("\\Seen" in f for f in shop.server.flags(shop.user).values())

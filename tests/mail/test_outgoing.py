@@ -324,3 +324,29 @@ def test_a_portal_invitation_reaches_the_contact_by_mail(db, settings, smtp, ses
     assert sent["Auto-Submitted"] == "auto-generated"
     text = sent.get_body(("plain",)).get_content()
     assert "Dear Bob Lee" in text and "https://kefu.example.cn/portal/welcome/" in text
+
+
+def test_staff_hear_of_a_breach_by_mail_in_their_language(shop, session_factory, smtp):
+    from kefu.notifications.service import notify
+    from kefu.staff import service as staff_service
+    from kefu.staff.schemas import StaffUpdate
+    from tests.factories import make_staff
+
+    head = make_staff(shop.db, shop.unit, roles=("supervisor",), locale="en")
+    staff_service.update_staff(shop.db, SYSTEM, head.id, StaffUpdate(email="head@kefu.example.cn"))
+    ticket = tickets.open_ticket(
+        shop.db,
+        SYSTEM,
+        TicketCreate(customer_id=shop.customer.id, category_code="other", subject="超时的工单"),
+    )
+    payload = {"ticket_id": ticket.id, "number": ticket.number}
+    notify(shop.db, "sla.breach", f"staff:{head.id}", payload, f"test.breach:{ticket.id}")
+    # Not on by default for staff: a transfer notice goes to the bell only.
+    notify(shop.db, "ticket.transferred", f"staff:{head.id}", payload, f"test.tr:{ticket.id}")
+    shop.db.flush()
+    deliver.run(session_factory, max_seconds=20)
+    assert [t for _f, t, _c in smtp.envelopes] == [["head@kefu.example.cn"]]
+    sent = smtp.messages()[0]
+    assert str(sent["Subject"]) == f"[{ticket.number}] SLA target overdue: 超时的工单"
+    assert sent["Auto-Submitted"] == "auto-generated"
+    assert "Customer: 华东机械有限公司" in sent.get_body(("plain",)).get_content()

@@ -525,3 +525,29 @@ def test_a_50_mb_attachment_is_quarantined_unread(shop, session_factory):
     assert held.size > 50 * 1024 * 1024 and held.subject == "big"
     assert row_of(shop.db, after).status == "ticket"
     assert all("\\Seen" in f for f in shop.server.flags(shop.user).values())
+
+
+def test_a_reply_to_a_closed_ticket_opens_a_new_one_naming_it(shop, session_factory):
+    first = new_id()
+    shop.server.deliver(shop.user, build(ZHANG, "网络中断", "办公室断网了。", msgid=first))
+    fetch(shop, session_factory)
+    old = shop.db.get(Ticket, row_of(shop.db, first).ticket_id)
+    for state in ("open", "resolved", "closed"):
+        tickets.change_state(shop.db, SYSTEM, old, state)
+    shop.db.flush()
+    again = new_id()
+    shop.server.deliver(
+        shop.user,
+        build(
+            ZHANG, "Re: 网络中断", "又断了。", msgid=again, in_reply_to=first, references=[first]
+        ),
+    )
+    fetch(shop, session_factory)
+    row = row_of(shop.db, again)
+    assert row.status == "ticket" and row.ticket_id != old.id
+    new = shop.db.get(Ticket, row.ticket_id)
+    assert new.customer_id == old.customer_id and new.custom_fields == {}
+    created = shop.db.scalar(
+        select(TicketEvent).where(TicketEvent.ticket_id == new.id, TicketEvent.kind == "created")
+    )
+    assert created.data["follows"] == old.number and created.data["follows_id"] == old.id

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from kefu import clock
 from kefu.audit.models import AuditEntry
+from kefu.errors import Invalid
 from kefu.tickets.models import Category, Ticket, TicketEvent, TicketFieldValue
 from tests.factories import make_customer, make_staff, make_unit, token_for
 from tests.scope_matrix import build_org, check_scope, list_all
@@ -396,3 +397,28 @@ def test_scope_of_definitions_and_field_filters(client, db):
         json={"key": "x1", "label_zh": "x", "label_en": "x", "type": "text"},
     )
     assert r.status_code == 403
+
+
+def test_customer_channels_are_not_asked_for_required_fields(client, db, setup):
+    """The portal and email ask no custom field: staff fill the required ones afterwards;
+    values that are sent are still checked."""
+    from kefu.scope import SYSTEM
+    from kefu.tickets import service
+    from kefu.tickets.schemas import TicketCreate
+
+    base = {
+        "customer_id": setup["customer"].id,
+        "category_code": "fibre_fault",
+        "subject": "门户提交",
+    }
+    for channel in ("portal", "email"):
+        t = service.open_ticket(db, SYSTEM, TicketCreate(**base), channel=channel)
+        assert t.custom_fields == {}
+    with pytest.raises(Invalid) as refused:
+        service.open_ticket(
+            db, SYSTEM, TicketCreate(**base, custom_fields={"loss_db": "x"}), channel="portal"
+        )
+    assert [e.field for e in refused.value.errors] == ["custom_fields.loss_db"]
+    with pytest.raises(Invalid) as refused:
+        service.open_ticket(db, SYSTEM, TicketCreate(**base), channel="phone")
+    assert [e.field for e in refused.value.errors] == ["custom_fields.line_id"]

@@ -497,7 +497,6 @@ def _new_ticket(
         subject=_subject(mail.subject),
         description=_with_placeholders(mail.body_html)[:100_000],
         channel="email",
-        custom_fields={"follows": follows.number} if follows else {},
     )
     started = now()
     ticket = tickets.open_ticket(
@@ -536,6 +535,8 @@ def _new_ticket(
             "from": mail.from_address,
             "message_id": mail.message_key,
             "mailbox_id": box.id,
+            # A follow-up of a closed ticket names it here (custom fields are the admin's).
+            **({"follows": follows.number, "follows_id": follows.id} if follows else {}),
         }
     return ticket
 

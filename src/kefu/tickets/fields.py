@@ -30,6 +30,7 @@ from kefu.tickets.models import Category, Ticket, TicketField, TicketFieldValue
 from kefu.tickets.schemas import TicketFieldCreate, TicketFieldUpdate
 
 TEXT_MAX = 500
+CUSTOMER_CHANNELS = ("portal", "email")  # intake that asks no custom field
 NUMBER_LIMIT = Decimal("1e15")
 FILTER_RE = re.compile(r"^([a-z][a-z0-9_]{0,39})(>=|<=|=)(.*)$", re.S)
 DEFINITION_FIELDS = (
@@ -266,9 +267,11 @@ def clean(
     raw: dict[str, Any],
     *,
     current: dict[str, Any] | None = None,
+    require: bool = True,
 ) -> Cleaned:
     """Check `raw` against the category's fields. At intake (`current` None) every required
-    field must be given; on an edit only the fields sent are checked, and a value the ticket
+    field must be given (unless `require` is off: a customer's channel); on an edit only the
+    fields sent are checked, and a value the ticket
     already holds passes unchanged (a choice retired since, say). Every bad field is named,
     then nothing is written."""
     defs = {f.key: f for f in fields_for(session, category_code)}
@@ -283,6 +286,8 @@ def clean(
         given = raw.get(key)
         if current is not None and given is not None and given == current.get(key):
             values[key] = given
+            continue
+        if not require and key not in raw:
             continue
         value, error = clean_one(field, given)
         if error is not None:

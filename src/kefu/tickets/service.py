@@ -130,8 +130,10 @@ def open_ticket(
     customer, owning_path, category, version_id = _intake_facts(session, viewer, data)
     subject = _plain("subject", data.subject)
     tags = clean_tags(data.tags)
-    # Checked before anything is written: a bad value leaves no ticket behind.
-    custom = fields.clean(session, category.code, data.custom_fields)
+    # Checked before anything is written: a bad value leaves no ticket behind. Customers'
+    # channels (portal, email) are not asked for the fields: staff fill the required ones.
+    by_customer = (channel or data.channel) in fields.CUSTOMER_CHANNELS
+    custom = fields.clean(session, category.code, data.custom_fields, require=not by_customer)
     at = now()
     decision = route(session, customer, category, data.site_region_code)
     terms = service_levels.terms(session, version_id) if version_id is not None else None

@@ -517,6 +517,12 @@ def _new_ticket(
         ),
         None,
     )
+    if created is None:  # written in bulk by the intake (not an object of this session)
+        created = session.scalar(
+            select(TicketEvent).where(
+                TicketEvent.ticket_id == ticket.id, TicketEvent.kind == "created"
+            )
+        )
     ticket.description = _link_inline(ticket, ticket.description, by_cid)
     # The customer hears that their mail arrived (an outbox row: sent after commit, by
     # the email channel, never for auto-replies since those make no ticket).

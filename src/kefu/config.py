@@ -72,6 +72,22 @@ class Settings(BaseSettings):
     recovery_nps_at_most: int = Field(
         6, description="An NPS score at or below this (a detractor) opens a recovery task."
     )
+    churn_revenue_drop_percent: float = Field(
+        30.0,
+        gt=0,
+        le=100,
+        description="Revenue down this much (last 12 months against the "
+        "12 before) flags a churn risk.",
+    )
+    churn_complaint_days: int = Field(
+        90, ge=1, description="A complaint within this many days flags a churn risk."
+    )
+    repeat_contact_days: int = Field(
+        7,
+        ge=1,
+        description="A ticket reopened or raised again within this many days of its "
+        "resolution is a repeat contact.",
+    )
     complaint_repeat_days: int = Field(
         90,
         ge=1,

@@ -277,7 +277,8 @@ def test_360_page_shows_the_archive_revenue_and_the_reason_for_the_tier(client, 
         "本月至今": "¥1,000.00",
         "36 个月合计": "¥26,300.50",
     }
-    svg = html[html.index("<svg") : html.index("</svg>")]
+    start = html.index('<svg class="chart"')  # the revenue chart (the bell is an icon)
+    svg = html[start : html.index("</svg>", start)]
     assert svg.count('<rect class="chart-bar') == 36 and 'class="chart-bar is-partial"' in svg
     assert f'aria-labelledby="revenue-{w.big.id}-title revenue-{w.big.id}-desc"' in svg
     assert "<title" in svg and "月度收入，2023年7月至2026年6月" in svg
@@ -299,7 +300,7 @@ def test_360_page_and_its_parts_as_fragments(client, db):
     url = f"/customers/{w.big.id}"
     content = client.get(url, headers=HX)
     assert content.status_code == 200 and 'class="sidenav"' not in content.text
-    assert "<svg" in content.text and 'id="contacts"' in content.text
+    assert '<svg class="chart"' in content.text and 'id="contacts"' in content.text
     for block, marker in (
         ("contacts", "赵联系"),
         ("records", "¥12,000.50"),
@@ -308,7 +309,7 @@ def test_360_page_and_its_parts_as_fragments(client, db):
     ):
         part = client.get(url, headers={**HX, "HX-Target": block})
         assert part.status_code == 200 and marker in part.text, block
-        assert "<svg" not in part.text and f'id="{block}"' not in part.text, block
+        assert '<svg class="chart"' not in part.text and f'id="{block}"' not in part.text, block
     editing = client.get(f"{url}?contact={contact.id}", headers={**HX, "HX-Target": "contacts"})
     assert f'action="/customers/{w.big.id}/contacts/{contact.id}#contacts"' in editing.text
     assert 'value="赵联系"' in editing.text
@@ -428,7 +429,9 @@ def test_contacts_add_edit_delete_with_inline_errors(client, db):
     assert '<details class="fold fold-inline panel-pad" id="add-contact" open>' in r.text
     fragment = post(client, url, bad, headers={**HX, "HX-Target": "contacts"})
     assert (
-        fragment.status_code == 422 and "<html" not in fragment.text and "<svg" not in fragment.text
+        fragment.status_code == 422
+        and "<html" not in fragment.text
+        and '<svg class="chart"' not in fragment.text
     )
     assert "不是有效的手机号码" in field_error(fragment.text, "f-contact-new-phone")
     assert db.query(Contact).filter_by(customer_id=w.big.id).count() == 0
@@ -487,7 +490,7 @@ def test_add_revenue_with_inline_errors(client, db):
     r = post(
         client, url, {"date": "2026-02-30", "amount": "1"}, headers={**HX, "HX-Target": "records"}
     )
-    assert r.status_code == 422 and "<html" not in r.text and "<svg" not in r.text
+    assert r.status_code == 422 and "<html" not in r.text and '<svg class="chart"' not in r.text
     assert db.query(RevenueRecord).filter_by(customer_id=w.small.id).count() == before
     good = {
         "date": "2026-06-01",
@@ -512,7 +515,7 @@ def test_managers_pin_and_unpin_a_tier(client, db):
     url = f"/customers/{w.small.id}"
     html = client.get(url).text
     assert 'id="pin"' in html
-    assert "近 36 个月没有收入。" in html and "<svg" not in html  # no empty chart
+    assert "近 36 个月没有收入。" in html and '<svg class="chart"' not in html  # no empty chart
     r = post(client, f"{url}/pin", {"tier": "A", "reason": "x"})
     assert r.status_code == 422 and field_error(r.text, "f-pin-reason") == "至少 2 个字符。"
     r = post(

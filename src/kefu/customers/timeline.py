@@ -24,6 +24,9 @@ from kefu.scope import Viewer, get_visible
 PROVIDERS = [
     "kefu.customers.timeline:record_changes",
     "kefu.tiering.timeline:tier_changes",
+    "kefu.tickets.timeline:tickets_opened",
+    "kefu.visits.timeline:visits_finished",
+    "kefu.visits.timeline:surveys_answered",
 ]
 
 

@@ -1,0 +1,1 @@
+"""Loyalty: retention, repeat contacts and the churn-risk list, each explained."""

@@ -368,6 +368,58 @@ def analyze(engine: Engine) -> None:
             conn.exec_driver_sql("ANALYZE")
 
 
+def tiered(engine: Engine) -> bool:
+    """Whether a tiering run has touched the data (it is no longer as seeded)."""
+    with engine.connect() as conn:
+        runs = conn.scalar(text("SELECT count(*) FROM tiering_runs"))
+        some = conn.scalar(
+            text("SELECT 1 FROM customers WHERE tier IS NOT NULL AND NOT tier_pinned LIMIT 1")
+        )
+    return bool(runs or some)
+
+
+def working_copy(url: str) -> str:
+    """A fresh copy of the seeded database of `url`, to run on; returns its URL.
+
+    PostgreSQL: database `<name>_run`, dropped and made again with the seeded one as its
+    template (a file copy: the seeded database must have no other connection meanwhile).
+    SQLite: `<file>.run.db`, written by SQLite's backup API."""
+    import sqlite3
+
+    from kefu.db import make_engine
+
+    u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        copy = u.set(database=f"{u.database}_run")
+        check_resettable(copy.render_as_string(hide_password=False))
+        admin = make_engine(
+            u.set(database="postgres").render_as_string(hide_password=False),
+            isolation_level="AUTOCOMMIT",
+        )
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{copy.database}"'))
+                conn.execute(
+                    text(
+                        f'CREATE DATABASE "{copy.database}" TEMPLATE "{u.database}" '
+                        "STRATEGY FILE_COPY"
+                    )
+                )
+        finally:
+            admin.dispose()
+        return copy.render_as_string(hide_password=False)
+    if not u.database or u.database == ":memory:":
+        raise SystemExit("a working copy needs a database file")
+    target = str(Path(u.database).with_suffix(".run.db"))
+    for suffix in ("", "-wal", "-shm"):
+        Path(target + suffix).unlink(missing_ok=True)
+    with sqlite3.connect(u.database) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return u.set(database=target).render_as_string(hide_password=False)
+
+
 def reset_tiering(engine: Engine) -> int:
     """Back to the state right after seeding: no runs, no history, no tiers (pins kept), the
     customers table rewritten compactly as a fresh load leaves it.

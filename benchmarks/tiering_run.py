@@ -2,12 +2,18 @@
 PostgreSQL takes <= 30 s as a dry run and <= 60 s with applying it, in a process that peaks
 at <= 1 GB resident; on SQLite, 100,000 customers and 1,200,000 records take <= 20 s.
 
-The database is rebuilt (schema by Alembic, then customers and revenue seeded set-based by
-benchmarks/_seed_customers.py), then `kefu.tiering.service.start_run` and `apply_run` run
-in this process, each in its own unit of work (committed), as `kefu retier` runs them.
+The database is seeded once (schema by Alembic, then customers and revenue seeded
+set-based by benchmarks/_seed_customers.py) and kept as it is: the run happens in a working
+copy made from it (PostgreSQL: `CREATE DATABASE <name>_run TEMPLATE <name>`, a file copy of
+a few seconds; SQLite: the backup API), so every measurement starts from the same freshly
+loaded, never tiered data. Later runs reuse the seeded database when it holds the requested
+size (its schema is brought to head first). Then `kefu.tiering.service.start_run` and
+`apply_run` run in this process, each in its own unit of work (committed), as `kefu
+retier` runs them.
 
     .venv/bin/python -m benchmarks.tiering_run                 # PostgreSQL, 1 M customers
-    .venv/bin/python -m benchmarks.tiering_run --skip-seed     # reuse the seeded database
+    .venv/bin/python -m benchmarks.tiering_run --reuse         # only reuse; never seed
+    .venv/bin/python -m benchmarks.tiering_run --rebuild       # drop and seed again
     .venv/bin/python -m benchmarks.tiering_run --database-url sqlite:///var/bench_tiering.db
 
 Prints one JSON object on stdout (progress on stderr); exits 1 when a target is missed, a
@@ -68,9 +74,35 @@ def current_rss_mb() -> float | None:
     return None
 
 
+def backend_usage(pid: int | None) -> tuple[float, int, int] | None:
+    """CPU seconds, bytes read and bytes written by a PostgreSQL backend so far (Linux, same
+    machine; the I/O counters need the rights to read the server's /proc entries). CPU
+    time does not grow with the machine's load as wall time does: on a shared machine it is
+    the steadier measure of the database's work."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+    read = written = 0
+    try:
+        for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name == "read_bytes":
+                read = int(value)
+            elif name == "write_bytes":
+                written = int(value)
+    except (OSError, ValueError):
+        pass
+    return cpu, read, written
+
+
 class StatementLog:
-    """Times every statement the engine runs (and, with `explain`, wraps the writing
-    statements of PostgreSQL in EXPLAIN (ANALYZE, BUFFERS) and keeps their plans)."""
+    """Times every statement the engine runs, with the PostgreSQL backend's CPU time and
+    I/O (and, with `explain`, wraps the writing statements of PostgreSQL in EXPLAIN
+    (ANALYZE, BUFFERS) and keeps their plans)."""
 
     def __init__(self, engine: Engine, explain: bool = False) -> None:
         self.engine = engine
@@ -103,25 +135,46 @@ class StatementLog:
                 or (head.startswith("UPDATE") and head != "UPDATE TIERING_RUNS SET")
             )
         )
-        conn.info["bench_stmt"] = (time.perf_counter(), wrap, statement)
+        pid = getattr(getattr(conn.connection.driver_connection, "info", None), "backend_pid", None)
+        conn.info["bench_stmt"] = (time.perf_counter(), wrap, statement, pid, backend_usage(pid))
         return ("EXPLAIN (ANALYZE, BUFFERS) " + statement if wrap else statement), params
 
     def _after(
         self, conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool
     ) -> None:
-        t0, wrapped, original = conn.info.pop("bench_stmt", (time.perf_counter(), False, ""))
+        t0, wrapped, original, pid, usage0 = conn.info.pop(
+            "bench_stmt", (time.perf_counter(), False, "", None, None)
+        )
         seconds = time.perf_counter() - t0
-        self.rows.append({"phase": self.phase, "s": seconds, "sql": original})
+        row: dict[str, Any] = {"phase": self.phase, "s": seconds, "sql": original}
+        usage1 = backend_usage(pid)
+        if usage0 and usage1:
+            row["cpu_s"] = usage1[0] - usage0[0]
+            row["read_mb"] = (usage1[1] - usage0[1]) / 2**20
+            row["written_mb"] = (usage1[2] - usage0[2]) / 2**20
+        self.rows.append(row)
         if wrapped:
             plan = "\n".join(row[0] for row in cursor.fetchall())
             self.plans.append({"phase": self.phase, "sql": original, "plan": plan})
 
     def slow(self) -> list[dict[str, Any]]:
         return [
-            {"phase": r["phase"], "s": round(r["s"], 3), "sql": " ".join(r["sql"].split())[:160]}
+            {
+                "phase": r["phase"],
+                "s": round(r["s"], 3),
+                **{k: round(r[k], 2) for k in ("cpu_s", "read_mb", "written_mb") if k in r},
+                "sql": " ".join(r["sql"].split())[:160],
+            }
             for r in self.rows
             if r["s"] >= SLOW_STATEMENT_S
         ]
+
+    def database_cpu_s(self, phase: str) -> float | None:
+        """CPU seconds of the database backend in a phase (None where not measurable)."""
+        rows = [r for r in self.rows if r["phase"] == phase]
+        if not rows or any("cpu_s" not in r for r in rows):
+            return None
+        return round(sum(r["cpu_s"] for r in rows), 2)
 
 
 def checkpoint(engine: Engine) -> None:
@@ -149,9 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--records-per-customer", type=int, default=12)
     parser.add_argument(
+        "--reuse",
         "--skip-seed",
         action="store_true",
-        help="reuse the seeded data; earlier runs, history and tiers are cleared first",
+        help="reuse the seeded data (whatever its size), never seed. Without it the data "
+        "is reused when it has the requested size, and seeded otherwise",
+    )
+    parser.add_argument(
+        "--rebuild", action="store_true", help="drop and seed again even when the size fits"
     )
     parser.add_argument(
         "--explain",
@@ -174,24 +232,46 @@ def main(argv: list[str] | None = None) -> int:
     n = args.customers or figure_customers
     use_settings(Settings(database_url=url, secret_key="bench", embedded_worker=False))
 
-    seed_info: dict[str, Any] = {"seeded": not args.skip_seed}
+    if args.reuse and args.rebuild:
+        parser.error("--reuse and --rebuild exclude each other")
     started = time.perf_counter()
-    if args.skip_seed:
+    have = None
+    if not args.rebuild:
         if backend == "postgresql":
             ensure_postgres_database(url)
+        probe = make_engine(url)
+        have = seeding.counts(probe)
+        probe.dispose()
+    wanted = {"customers": n, "revenue_records": n * args.records_per_customer}
+    reuse = bool(have and have["customers"]) and (
+        args.reuse or all(have is not None and have[k] == v for k, v in wanted.items())
+    )
+    if args.reuse and not reuse:
+        raise SystemExit("--reuse: the database holds no seeded customers")
+    seed_info: dict[str, Any] = {"seeded": not reuse}
+    if reuse:
+        from kefu import schema
+
+        progress(f"reusing {have}")
+        schema.upgrade(url)  # migrations landed since the seed apply to it
         engine = make_engine(url)
-        have = seeding.counts(engine)
-        if not have or not have["customers"]:
-            raise SystemExit("--skip-seed: the database holds no seeded customers")
-        progress(f"reusing {have}; clearing earlier tiering runs")
-        seed_info["previously_tiered"] = seeding.reset_tiering(engine)
+        if seeding.tiered(engine):  # seeded before this benchmark kept its data pristine
+            progress("the seeded data was tiered: setting it back")
+            seed_info["previously_tiered"] = seeding.reset_tiering(engine)
+        engine.dispose()
     else:
         progress(f"rebuilding {make_url(url).render_as_string(hide_password=True)}")
         seeding.reset_database(url)
         engine = make_engine(url)
         progress(f"seeding {n} customers x {args.records_per_customer} revenue records")
         seed_info.update(seeding.seed(engine, n, args.records_per_customer))
+        engine.dispose()
     seed_info["total_s"] = round(time.perf_counter() - started, 1)
+    t0 = time.perf_counter()
+    url = seeding.working_copy(url)
+    seed_info["copy_s"] = round(time.perf_counter() - t0, 1)
+    progress(f"working copy {make_url(url).database}: {seed_info['copy_s']} s")
+    engine = make_engine(url)
     facts = seeding.check_seed(engine)
     progress(f"seeded data: {facts}")
     if facts["errors"]:
@@ -266,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         "figure_size": at_size,
         "run_date": seeding.RUN_DATE.isoformat(),
         **measured,
+        "database_cpu_s": {
+            "dry_run": log.database_cpu_s("dry_run"),
+            "apply": log.database_cpu_s("apply"),
+        },
         "peak_rss_is_run_only": peak_reset,
         "peak_rss_with_seeding_mb": peak_with_seed,
         "rss_before_run_mb": rss_before,

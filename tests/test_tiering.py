@@ -239,3 +239,30 @@ def test_timeline_merges_changes_and_tier_history(client, db, world):
     assert (
         client.get(f"/api/v1/customers/{c1.id}/tier-history", headers=outsider).status_code == 404
     )
+
+
+def test_c_splits_at_the_mean_of_the_two_middle_revenues(db):
+    """An even number of C customers: the median is the mean of the middle two, so the
+    lower middle one falls below it (1A) and the upper one reaches it (2A)."""
+    county = make_unit(
+        db, "西湖", make_unit(db, "杭州", region_code="330100"), region_code="330106"
+    )
+    big = make_customer(db, county, "大客户")
+    revenue(db, big, 10_000)
+    revenue(db, big, 1, date(2024, 1, 1))
+    small: dict[int, list] = {}
+    # Ties on purpose (20, 20): tied C rows are numbered in any order, the values agree.
+    for amount in (10, 20, 20, 40, 50, 60):
+        customer = make_customer(db, county, f"小客户{amount}")
+        small.setdefault(amount, []).append(customer)
+        revenue(db, customer, amount)
+        revenue(db, customer, 1, date(2024, 1, 1))
+    db.flush()
+    run = tiering.start_run(db, SYSTEM, RUN_DATE)
+    got = {p.customer_id: p for p in db.scalars(tiering.proposals(run.id))}
+    assert got[big.id].new_tier == "A"
+    # C: 10, 20, 20, 40, 50, 60 → median (20 + 40) / 2 = 30.
+    levels = {a: {got[c.id].new_level for c in cs} for a, cs in small.items()}
+    assert {got[c.id].new_tier for cs in small.values() for c in cs} == {"C"}
+    assert levels == {10: {"1A"}, 20: {"1A"}, 40: {"2A"}, 50: {"2A"}, 60: {"2A"}}
+    assert run.summary["levels"] == {"5A": 0, "4A": 1, "3A": 0, "2A": 3, "1A": 3}

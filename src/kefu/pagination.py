@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from kefu.errors import Invalid
 from kefu.i18n import N_
+from kefu.scope import page_candidates
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -101,6 +102,10 @@ def paginate(
             else tuple_(*[literal(v, c.type) for c, v in zip(cols, after, strict=True)])
         )
         stmt = stmt.where(left < right if descending else left > right)
+    # A large scoped list (see kefu.scope.page_candidates): read part by part of its scope.
+    candidates = page_candidates(session, stmt, cols, descending=descending, n=limit + 1)
+    if candidates is not None:
+        stmt = stmt.where(candidates)
     stmt = stmt.order_by(*[c.desc() if descending else c for c in cols]).limit(limit + 1)
     rows = list(session.scalars(stmt))
     more = len(rows) > limit

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from fastapi.testclient import TestClient
+from sqlalchemy import event, select
 
 from kefu import clock
 from kefu.audit.models import AuditEntry
@@ -153,6 +154,58 @@ def test_list_pages_through_cursors_in_every_sort(client, db):
         assert len(seen) == 55 and len(set(seen)) == 55, sort
     fragment = client.get("/customers?sort=revenue", headers={**HX, "HX-Target": "results"})
     assert 'hx-target="#results"' in fragment.text and 'rel="next"' in fragment.text
+
+
+def test_list_reads_names_in_one_query_per_kind(client, db, engine):
+    """Owning units and account managers of a page: a query per kind, not one per row."""
+    w = _world(db)
+    at = datetime(2026, 6, 1, tzinfo=UTC)
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            k = len(db.scalars(select(Staff.id)).all())
+            person = Staff(
+                username=f"am{k}",
+                display_name=f"经理{k}",
+                unit_id=w.county.id,
+                locale="zh_CN",
+                is_active=True,
+                failed_logins=0,
+                created_at=at,
+                updated_at=at,
+            )
+            db.add(person)
+            db.flush()
+            # Every other one lies outside the viewer's county, managed by the viewer.
+            outside = k % 2 == 0
+            make_customer(
+                db,
+                w.other if outside else w.county,
+                f"名单客户{k}有限公司",
+                account_manager_id=w.manager.id if outside else person.id,
+            )
+        db.flush()
+
+    def statements() -> tuple[int, str]:
+        seen: list[str] = []
+
+        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            html = client.get("/customers").text
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen), html
+
+    signed_in(client, w.manager.username)
+    add(4)
+    few, _ = statements()
+    add(40)
+    many, html = statements()
+    assert many == few, f"{few} statements for 6 rows, {many} for 46"
+    assert "海曙区支局" in html and "李经理" in html and "经理43" in html
 
 
 def test_web_and_api_sort_the_same_way():

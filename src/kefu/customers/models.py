@@ -19,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from kefu.clock import now
 from kefu.db import Base, BinaryString, UTCDateTime
-from kefu.scope import Viewer, of_contact, owned_by_subtree
+from kefu.scope import OwnedBySubtree, ScopePart, Viewer, any_part, of_contact
 
 STATUSES = ("active", "dormant", "lost")
 CHANNELS = ("phone", "email", "sms", "wechat", "portal")
@@ -47,8 +47,9 @@ class Customer(Base):
         CheckConstraint("status IN ('active', 'dormant', 'lost')", name="status"),
         CheckConstraint("tier IS NULL OR tier IN ('A', 'B', 'C')", name="tier"),
         Index("ix_customers_path", "path", unique=True),
-        # The county agent's list: own units, filtered by tier, sorted by revenue.
-        Index("ix_customers_unit_tier_revenue", "owning_unit_id", "tier", "revenue_12m"),
+        # The county agent's list: per unit of the subtree, filtered by tier, sorted by
+        # revenue (then id, the keyset's tie-break), read backwards n entries at a time.
+        Index("ix_customers_unit_tier_revenue", "owning_unit_id", "tier", "revenue_12m", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,7 +63,7 @@ class Customer(Base):
     path: Mapped[str] = mapped_column(BinaryString(1024))
     depth: Mapped[int] = mapped_column(Integer, default=0)
     industry_code: Mapped[str | None] = mapped_column(ForeignKey("industries.code"))
-    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))
     owning_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id", ondelete="RESTRICT"))
     account_manager_id: Mapped[int | None] = mapped_column(
         ForeignKey("staff.id", ondelete="SET NULL"), index=True
@@ -87,13 +88,18 @@ class Customer(Base):
     )
 
     @classmethod
-    def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+    def __scope_parts__(cls, viewer: Viewer) -> tuple[ScopePart, ...]:
         if viewer.is_contact:  # the portal: their own customer (a group's branches too)
-            return of_contact(cls.id, viewer)
+            return (of_contact(cls.id, viewer),)
         # Owned by the viewer's subtree, or the viewer is its account manager.
-        return owned_by_subtree(cls.owning_unit_id, viewer) | (
-            cls.account_manager_id == (viewer.staff_id or -1)
+        return (
+            OwnedBySubtree(cls.owning_unit_id),
+            cls.account_manager_id == (viewer.staff_id or -1),
         )
+
+    @classmethod
+    def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:
+        return any_part(viewer, *cls.__scope_parts__(viewer))
 
 
 class Contact(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -38,3 +39,11 @@ def staff(
     if active is not None:
         stmt = stmt.where(Staff.is_active.is_(active))
     return stmt
+
+
+def by_ids(session: Session, ids: Iterable[int | None]) -> dict[int, Staff]:
+    """Staff by id, in one query (names shown beside the rows of a page)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {s.id: s for s in session.scalars(select(Staff).where(Staff.id.in_(wanted)))}

@@ -131,13 +131,14 @@ def start_run(
     session.add(run)
     session.flush()
     if is_postgres(session):
-        # The window sorts and hash joins of a large run spill to disk at the default 4 MB.
+        # The window sorts and hash joins of a large run spill to disk at the default 4 MB;
+        # JIT would spend 1-3 s compiling the one big statement (measured), for no gain.
         session.execute(text("SET LOCAL work_mem = '256MB'"))
+        session.execute(text("SET LOCAL jit = off"))
     session.execute(_proposals_insert(session, run.id, run_date, spec))
     if is_postgres(session):
         # Fresh statistics, or the planner takes a million proposals for a few thousand.
         session.execute(text("ANALYZE tiering_proposals"))
-    _assign_levels(session, run.id, spec)
     run.summary = summarise(session, run.id)
     record(
         session,
@@ -169,11 +170,17 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
         .subquery("agg")
     )
     c = Customer
-    root = aliased(Customer, name="root")
+    # The tops of the group trees (a branch's path starts with its group's id).
+    groups = select(c.id).where(c.is_group == true()).subquery("root")
     # Cities a group spans (head and branches): more than one makes it province-level.
-    roots = select(
-        _root_id(session, c.path).label("root_id"), func.substr(c.region_code, 1, 4).label("city")
-    ).subquery("roots")
+    roots = (
+        select(
+            _root_id(session, c.path).label("root_id"),
+            func.substr(c.region_code, 1, 4).label("city"),
+        )
+        .where(or_(c.parent_id.is_not(None), c.is_group == true()))
+        .subquery("roots")
+    )
     spans = (
         select(roots.c.root_id, func.count(func.distinct(roots.c.city)).label("cities"))
         .group_by(roots.c.root_id)
@@ -192,7 +199,7 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
             c.tier_pinned,
             c.tier.label("pinned_tier"),
             and_(c.is_group, c.parent_id.is_(None)).label("group_head"),
-            and_(c.parent_id.is_not(None), root.is_group).label("branch"),
+            and_(c.parent_id.is_not(None), groups.c.id.is_not(None)).label("branch"),
             (agg.c.first_date > new_since).label("new"),
             func.coalesce(spans.c.cities, 1).label("cities"),
             rev.label("rev"),
@@ -204,7 +211,7 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
         )
         .select_from(c)
         .outerjoin(agg, agg.c.customer_id == c.id)
-        .join(root, root.id == _root_id(session, c.path))
+        .outerjoin(groups, groups.c.id == _root_id(session, c.path))
         .outerjoin(spans, spans.c.root_id == c.id)
         .subquery("base")
     )
@@ -231,8 +238,28 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
         (and_(b.tier_pinned == true(), b.pinned_tier.is_not(None)), b.pinned_tier),
         else_=func.substr(fired, 1, 1),
     )
-    decided = select(base, rule_col.label("rule"), tier_col.label("new_tier")).subquery("decided")
+    # The median revenue of all C customers splits C between two levels: C rows numbered by
+    # a running count in revenue order (the order `base` is already in: no further sort),
+    # then the middle one or two averaged over all rows.
+    one_if_c = case((tier_col == "C", 1), else_=0)
+    decided = select(
+        base,
+        rule_col.label("rule"),
+        tier_col.label("new_tier"),
+        func.sum(one_if_c).over(order_by=b.rev, rows=(None, 0)).label("c_rank"),
+        func.sum(one_if_c).over().label("c_count"),
+    ).subquery("decided")
     d = decided.c
+    middle = and_(d.new_tier == "C", d.c_rank.in_([(d.c_count + 1) // 2, (d.c_count + 2) // 2]))
+    c_median = func.avg(case((middle, d.rev))).over()
+    lv = spec.levels
+    new_level = case(
+        (and_(d.new_tier == "A", d.is_important == true()), lv.a_important),
+        (d.new_tier == "A", lv.a),
+        (d.new_tier == "B", lv.b),
+        (d.rev >= c_median, lv.c_upper),
+        else_=lv.c_lower,
+    )
     # One unit per region code (the highest one, should several share it).
     per_region = (
         select(Unit.region_code, func.min(Unit.id).label("unit_id"))
@@ -256,7 +283,7 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
             d.old_tier,
             cast(d.new_tier, String(1)).label("new_tier"),
             d.old_level,
-            literal(None, String(4)).label("new_level"),
+            cast(new_level, String(4)).label("new_level"),
             d.old_unit_id,
             new_unit.label("new_unit_id"),
             d.rule,
@@ -284,77 +311,35 @@ def _proposals_insert(session: Session, run_id: int, run_date: date, spec: polic
     return insert(TieringProposal).from_select(cols, proposals)
 
 
-def _c_median(session: Session, run_id: int) -> float | None:
-    p = TieringProposal
-    n = session.scalar(select(func.count()).where(p.run_id == run_id, p.new_tier == "C")) or 0
-    if n == 0:
-        return None
-    ordered = (
-        select(p.revenue_12m).where(p.run_id == run_id, p.new_tier == "C").order_by(p.revenue_12m)
-    )
-    lo = session.scalar(ordered.offset((n - 1) // 2).limit(1))
-    hi = session.scalar(ordered.offset(n // 2).limit(1))
-    return (float(lo or 0) + float(hi or 0)) / 2
-
-
-def _assign_levels(session: Session, run_id: int, spec: policy.Ruleset) -> None:
-    """Service levels follow tier and flags; C splits at the median revenue of all C."""
-    median = _c_median(session, run_id)
-    p = TieringProposal
-    lv = spec.levels
-    session.execute(
-        update(p)
-        .where(p.run_id == run_id)
-        .values(
-            new_level=case(
-                (and_(p.new_tier == "A", p.is_important == true()), lv.a_important),
-                (p.new_tier == "A", lv.a),
-                (p.new_tier == "B", lv.b),
-                (p.revenue_12m >= (median if median is not None else 0), lv.c_upper),
-                else_=lv.c_lower,
-            )
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
 def summarise(session: Session, run_id: int) -> dict[str, Any]:
+    """Counts per tier, level, move and rule: one scan of the run's proposals."""
     p = TieringProposal
-    tiers = dict(
-        session.execute(
-            select(p.new_tier, func.count()).where(p.run_id == run_id).group_by(p.new_tier)
-        ).all()
-    )
-    levels = dict(
-        session.execute(
-            select(p.new_level, func.count()).where(p.run_id == run_id).group_by(p.new_level)
-        ).all()
-    )
-    moves = [
-        {"from": f, "to": t, "count": n}
-        for f, t, n in session.execute(
-            select(p.old_tier, p.new_tier, func.count())
-            .where(p.run_id == run_id, p.old_tier.is_distinct_from(p.new_tier))
-            .group_by(p.old_tier, p.new_tier)
-            .order_by(p.old_tier, p.new_tier)
-        ).all()
-    ]
-    unit_moves = (
-        session.scalar(
-            select(func.count()).where(p.run_id == run_id, p.old_unit_id != p.new_unit_id)
-        )
-        or 0
-    )
-    rules = dict(
-        session.execute(
-            select(p.rule, func.count()).where(p.run_id == run_id).group_by(p.rule)
-        ).all()
-    )
+    moved = p.old_unit_id != p.new_unit_id
+    rows = session.execute(
+        select(p.old_tier, p.new_tier, p.new_level, p.rule, moved, func.count())
+        .where(p.run_id == run_id)
+        .group_by(p.old_tier, p.new_tier, p.new_level, p.rule, moved)
+    ).all()
+    tiers: dict[str, int] = {}
+    levels: dict[str | None, int] = {}
+    moves: dict[tuple[str | None, str], int] = {}
+    rules: dict[str, int] = {}
+    unit_moves = 0
+    for old_tier, new_tier, new_level, rule, unit_moved, n in rows:
+        tiers[new_tier] = tiers.get(new_tier, 0) + n
+        levels[new_level] = levels.get(new_level, 0) + n
+        rules[rule] = rules.get(rule, 0) + n
+        if old_tier != new_tier:
+            moves[(old_tier, new_tier)] = moves.get((old_tier, new_tier), 0) + n
+        unit_moves += n if unit_moved else 0
     return {
         "customers": sum(tiers.values()),
         "tiers": {t: tiers.get(t, 0) for t in "ABC"},
         "levels": {k: levels.get(k, 0) for k in ("5A", "4A", "3A", "2A", "1A")},
-        "tier_moves": moves,
+        "tier_moves": [
+            {"from": f, "to": t, "count": n}
+            for (f, t), n in sorted(moves.items(), key=lambda m: (m[0][0] or "", m[0][1]))
+        ],
         "ownership_moves": unit_moves,
         "rules": rules,
     }

@@ -44,6 +44,7 @@ from kefu.staff.models import Staff
 from kefu.tiering import service as tiering
 from kefu.tiering.models import TierHistory
 from kefu.tiering.schemas import PinIn
+from kefu.units import queries as unit_queries
 from kefu.units.models import Unit
 from kefu.web import charts
 from kefu.web.common import (
@@ -179,12 +180,12 @@ def _friendly(errors: list[FieldError], values: dict[str, Any]) -> list[FieldErr
 
 
 def _names(db: Session, tree_: Tree, rows: list[Customer]) -> tuple[dict[int, Any], dict[int, Any]]:
-    """Owning units and account managers of a page of customers (each a primary-key read,
-    answered from the session when already loaded)."""
-    units_ = {u: tree_.by_id.get(u) or db.get(Unit, u) for u in {c.owning_unit_id for c in rows}}
-    managers = {
-        s: db.get(Staff, s) for s in {c.account_manager_id for c in rows if c.account_manager_id}
-    }
+    """Owning units and account managers of a page of customers: one query per kind at most
+    (units the viewer's tree holds already are not read again)."""
+    wanted = {c.owning_unit_id for c in rows}
+    units_: dict[int, Any] = {u: tree_.by_id[u] for u in wanted if u in tree_.by_id}
+    units_.update(unit_queries.by_ids(db, wanted - set(units_)))
+    managers = staff_queries.by_ids(db, (c.account_manager_id for c in rows))
     return units_, managers
 
 

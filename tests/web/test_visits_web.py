@@ -219,3 +219,23 @@ def test_complaint_pages(client, db, desk):
     register = client.get(f"/complaints?unit_id={desk['unit'].id}&year=2026")
     assert register.status_code == 200 and "计费差错" in register.text
     assert re.search(r"<td class=\"num\">100\.00</td>", register.text)  # 1 of 1 customer
+
+
+def test_loyalty_page(client, db, desk):
+    from datetime import date
+    from decimal import Decimal
+
+    from kefu.customers.models import RevenueRecord
+
+    c = desk["customer"]
+    db.add(RevenueRecord(customer_id=c.id, date=date(2025, 6, 1), amount=Decimal("1000")))
+    db.add(RevenueRecord(customer_id=c.id, date=date(2026, 6, 1), amount=Decimal("200")))
+    db.commit()
+    head = make_staff(db, desk["unit"], username="boss", roles=("manager",))
+    db.commit()
+    signed_in(client, head.username)
+    page = client.get("/loyalty?year=2026")
+    assert page.status_code == 200
+    assert re.search(r'id="kpi-retention">100\.0%<', page.text)
+    assert re.search(r'id="kpi-risk">1<', page.text)
+    assert f'href="/customers/{c.id}"' in page.text and "收入下滑" in page.text

@@ -184,10 +184,12 @@ def demo(
 ) -> None:
     """Fill the database with a realistic demo organisation (runs `init` first):
     units and staff, customers with contacts and three years of revenue, tiered, a year of
-    tickets, and a few contacts who sign in to the customer portal."""
+    tickets with their return visits, survey answers and complaints, and a few contacts who
+    sign in to the customer portal."""
     from kefu.demo import customers as demo_customers
     from kefu.demo import organisation
     from kefu.demo import portal as demo_portal
+    from kefu.demo import satisfaction as demo_satisfaction
     from kefu.demo import tickets as demo_tickets
 
     settings = get_settings()
@@ -208,6 +210,12 @@ def demo(
     with unit_of_work(_factory()) as session:
         service = demo_tickets.build(session, cli_viewer(), count=tickets, progress=say)
     typer.echo(f"demo tickets: {service['tickets']} tickets, {service['events']} events")
+    with unit_of_work(_factory()) as session:
+        after = demo_satisfaction.build(session, cli_viewer(), progress=say)
+    typer.echo(
+        f"demo after-sales: {after['visits']} return visits, {after['answers']} survey "
+        f"answers, {after['complaints']} complaints"
+    )
     with unit_of_work(_factory()) as session:
         logins = demo_portal.build(session, cli_viewer(), progress=say)
     for email in logins:

@@ -42,6 +42,7 @@ NAV: list[NavItem] = [
     NavItem("workspace", N_("Return visits"), "/visits", accesskey="r"),
     NavItem("quality", N_("Satisfaction"), "/satisfaction", accesskey="m"),
     NavItem("quality", N_("Complaints"), "/complaints", roles=("supervisor", "manager")),
+    NavItem("quality", N_("Loyalty"), "/loyalty", roles=("supervisor", "manager")),
     NavItem("quality", N_("Recovery tasks"), "/recovery", roles=("supervisor", "manager")),
     NavItem("organisation", N_("Units"), "/units", accesskey="u"),
     NavItem("organisation", N_("Staff"), "/staff", accesskey="s"),

@@ -19,6 +19,7 @@ from kefu.web import (
     complaints,
     console,
     customers,
+    loyalty,
     mail,
     portal_tickets,
     routing,
@@ -65,7 +66,7 @@ def install(app: FastAPI) -> None:
     app.include_router(console.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.include_router(mail.router, include_in_schema=False)
-    for module in (visits, satisfaction, survey_public, complaints):
+    for module in (visits, satisfaction, survey_public, complaints, loyalty):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(channel_pages.router, include_in_schema=False)
     app.include_router(portal_pages.router, include_in_schema=False)

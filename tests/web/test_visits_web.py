@@ -239,3 +239,38 @@ def test_loyalty_page(client, db, desk):
     assert re.search(r'id="kpi-retention">100\.0%<', page.text)
     assert re.search(r'id="kpi-risk">1<', page.text)
     assert f'href="/customers/{c.id}"' in page.text and "收入下滑" in page.text
+
+
+def test_admins_edit_the_survey_wording(client, db, desk):
+    admin = make_staff(db, desk["unit"], username="root.admin", roles=("admin",))
+    db.commit()
+    signed_in(client, "agent.one")
+    assert client.get("/survey-templates").status_code == 404
+    client.cookies.clear()
+    signed_in(client, admin.username)
+    page = client.get("/survey-templates")
+    assert page.status_code == 200 and "可靠性：按承诺准确地提供服务" in page.text
+    data = {"name": "SERVQUAL"}
+    for key in (
+        "intro",
+        "reliability",
+        "responsiveness",
+        "assurance",
+        "empathy",
+        "tangibles",
+        "csat",
+        "nps",
+        "comment",
+    ):
+        data[f"{key}.zh_CN"] = f"{key} 中文"
+        data[f"{key}.en"] = f"{key} English"
+    data["empathy.en"] = ""
+    r = post(client, "/survey-templates/1", data)
+    assert r.status_code == 422 and "empathy 中文" in r.text
+    data["empathy.en"] = "Do we understand your needs?"
+    assert post(client, "/survey-templates/1", data).status_code == 303
+    t = resolved(db, desk["customer"], desk["agent"])
+    _, token = surveys.invite(db, SYSTEM, InvitationIn(ticket_id=t.id))
+    db.commit()
+    client.cookies.clear()
+    assert "empathy 中文" in client.get(f"/s/{token}").text

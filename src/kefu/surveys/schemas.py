@@ -86,3 +86,39 @@ class RecoveryOut(BaseModel):
     done_at: datetime | None
     followup_visit_id: int | None
     version: int
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class TemplateTexts(Input):
+    """One question in both languages."""
+
+    zh_CN: Text
+    en: Text
+
+
+class TemplateUpdate(Input):
+    """The texts of a survey template; every question in both languages."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    intro: TemplateTexts | None = None
+    reliability: TemplateTexts | None = None
+    responsiveness: TemplateTexts | None = None
+    assurance: TemplateTexts | None = None
+    empathy: TemplateTexts | None = None
+    tangibles: TemplateTexts | None = None
+    csat: TemplateTexts | None = None
+    nps: TemplateTexts | None = None
+    comment: TemplateTexts | None = None
+
+
+class TemplateOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    texts: dict[str, dict[str, str]]
+    is_default: bool
+    is_active: bool
+    updated_at: datetime

@@ -35,7 +35,7 @@ from kefu.surveys.models import (
     SurveyInvitation,
     SurveyTemplate,
 )
-from kefu.surveys.schemas import AnswerIn, InvitationIn, RecoveryDoneIn
+from kefu.surveys.schemas import AnswerIn, InvitationIn, RecoveryDoneIn, TemplateUpdate
 from kefu.tickets.models import Ticket, TicketEvent
 from kefu.units.models import Unit
 from kefu.visits.models import ReturnVisit
@@ -482,3 +482,47 @@ def rebuild_months(session: Session) -> int:
         )
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- templates --------------------------------------------------------------------------------
+
+TEMPLATE_KEYS = ("intro", *DIMENSIONS, "csat", "nps", "comment")
+
+
+def update_template(
+    session: Session, viewer: Viewer, template_id: int, data: TemplateUpdate
+) -> SurveyTemplate:
+    """Administrators edit the questions; answers already given keep their scores (the
+    template's texts are wording, not the scale)."""
+    from kefu.errors import NotFound
+
+    if not viewer.is_admin:
+        raise NotFound(params={"id": template_id})
+    template = session.get(SurveyTemplate, template_id)
+    if template is None:
+        raise NotFound(params={"id": template_id})
+    old_texts: dict[str, Any] = dict(template.texts)
+    texts = dict(template.texts)
+    for key in TEMPLATE_KEYS:
+        value = getattr(data, key)
+        if value is not None:
+            texts[key] = {"zh_CN": value.zh_CN.strip(), "en": value.en.strip()}
+    template.texts = texts
+    if data.name is not None:
+        template.name = data.name.strip()
+    template.updated_at = now()
+    session.flush()
+    changed = sorted(k for k in TEMPLATE_KEYS if old_texts.get(k) != texts.get(k))
+    record(
+        session,
+        viewer,
+        "survey.template",
+        "survey_template",
+        template.id,
+        {"texts": {"before": changed, "after": changed}} if changed else {},
+    )
+    return template
+
+
+def templates(session: Session) -> list[SurveyTemplate]:
+    return list(session.scalars(select(SurveyTemplate).order_by(SurveyTemplate.id)))

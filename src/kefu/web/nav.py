@@ -52,6 +52,7 @@ NAV: list[NavItem] = [
     NavItem("customers", N_("Import"), "/customers/import", roles=("supervisor", "manager")),
     NavItem("admin", N_("Tiering rules"), "/tiering", roles=("admin",), accesskey="t"),
     NavItem("admin", N_("Service levels"), "/service-levels", roles=("admin",), accesskey="v"),
+    NavItem("admin", N_("Survey templates"), "/survey-templates", roles=("admin",)),
     NavItem("workspace", N_("Notices"), "/notices", accesskey="n"),
     NavItem("organisation", N_("Group robots"), "/robots", roles=("manager", "supervisor")),
     NavItem("admin", N_("Webhooks"), "/webhooks", roles=("admin",)),

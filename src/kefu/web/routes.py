@@ -27,6 +27,7 @@ from kefu.web import (
     service_levels,
     staff,
     survey_public,
+    survey_templates,
     tiering,
     tokens,
     units,
@@ -66,7 +67,7 @@ def install(app: FastAPI) -> None:
     app.include_router(console.router, include_in_schema=False)
     app.include_router(ticket_pages.router, include_in_schema=False)
     app.include_router(mail.router, include_in_schema=False)
-    for module in (visits, satisfaction, survey_public, complaints, loyalty):
+    for module in (visits, satisfaction, survey_public, complaints, loyalty, survey_templates):
         app.include_router(module.router, include_in_schema=False)
     app.include_router(channel_pages.router, include_in_schema=False)
     app.include_router(portal_pages.router, include_in_schema=False)

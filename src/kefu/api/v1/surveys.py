@@ -25,6 +25,8 @@ from kefu.surveys.schemas import (
     InvitationOut,
     RecoveryDoneIn,
     RecoveryOut,
+    TemplateOut,
+    TemplateUpdate,
 )
 from kefu.units import service as units
 
@@ -58,6 +60,22 @@ def create_invitation(
         return out, f"{root}/surveys/{token}"
 
     return idempotent_create(request, db, viewer, idempotency_key, body, create)
+
+
+@router.get("/templates", response_model=list[TemplateOut], summary="Survey templates")
+def list_templates(viewer: CurrentViewer, db: Db) -> list[TemplateOut]:
+    return [TemplateOut.model_validate(t) for t in surveys.templates(db)]
+
+
+@router.patch(
+    "/templates/{template_id}",
+    response_model=TemplateOut,
+    summary="Edit a template's questions in both languages (administrators)",
+)
+def update_template(
+    template_id: int, body: TemplateUpdate, viewer: CurrentViewer, db: Db
+) -> TemplateOut:
+    return TemplateOut.model_validate(surveys.update_template(db, viewer, template_id, body))
 
 
 @router.get("/answers", response_model=PageOut[AnswerOut], summary="Survey answers, newest first")

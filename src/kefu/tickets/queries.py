@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Select, String, or_, select
@@ -13,8 +14,7 @@ from sqlalchemy.orm import Session
 from kefu.customers.models import Contact, Customer
 from kefu.scope import Viewer, path_in_subtree, visible
 from kefu.tickets import fields
-from kefu.tickets.models import Category, Ticket
-from kefu.tickets.policy import OPEN_STATES
+from kefu.tickets.models import OPEN, Category, Ticket
 from kefu.tickets.schemas import ViewFilters
 from kefu.units.models import Unit
 
@@ -38,13 +38,23 @@ def tickets(
     tag: str | None = None,
     field_filters: Iterable[str] = (),
 ) -> Select[Any]:
-    stmt = visible(select(Ticket), Ticket, viewer)
+    below: Any = None
+    scoped_as = viewer
+    if unit_id is not None:
+        path = session.scalar(select(Unit.path).where(Unit.id == unit_id)) or "/none/"
+        below = select(Unit.id).where(path_in_subtree(Unit.path, path))
+        if viewer.is_admin or (viewer.unit_path and path.startswith(viewer.unit_path)):
+            # A unit the viewer sees whole: scoped as if the viewer worked there, which
+            # keeps the same rows (the unit filter below implies the wider scope) but lets
+            # a page be read unit by unit of that subtree, not of the viewer's whole one.
+            scoped_as = replace(viewer, unit_path=path, roles=viewer.roles - {"admin"})
+    stmt = visible(select(Ticket), Ticket, scoped_as)
     if state == "open_states":
         state, open_only = None, True
     if state:
         stmt = stmt.where(Ticket.state == state)
     if open_only:
-        stmt = stmt.where(Ticket.state.in_(OPEN_STATES))
+        stmt = stmt.where(OPEN)  # literal states: the queue indexes are partial on them
     if priority:
         stmt = stmt.where(Ticket.priority == priority)
     if category_code:
@@ -56,9 +66,7 @@ def tickets(
     if breached is not None:
         either = Ticket.breached_first_response | Ticket.breached_resolution
         stmt = stmt.where(either if breached else ~either)
-    if unit_id is not None:
-        path = session.scalar(select(Unit.path).where(Unit.id == unit_id)) or "/none/"
-        below = select(Unit.id).where(path_in_subtree(Unit.path, path))
+    if below is not None:
         stmt = stmt.where(or_(Ticket.handling_unit_id.in_(below), Ticket.owning_unit_id.in_(below)))
     if assignee_id is not None:
         stmt = stmt.where(Ticket.assignee_id == assignee_id)

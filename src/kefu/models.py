@@ -15,6 +15,7 @@ from kefu.customers.models import Contact, Customer, Industry, RevenueRecord
 from kefu.db import Base
 from kefu.idempotency.models import IdempotencyKey
 from kefu.knowledge.models import Phrase
+from kefu.loyalty.models import CustomerRevenueTrend
 from kefu.mail.models import InboundMail, Mailbox, MailTemplate
 from kefu.notifications.models import OutboxMessage
 from kefu.portal.models import PortalAccount, PortalInvitation, PortalSession
@@ -57,6 +58,7 @@ __all__ = [
     "ComplaintCause",
     "Contact",
     "Customer",
+    "CustomerRevenueTrend",
     "Delivery",
     "DeliveryAttempt",
     "EscalationStep",

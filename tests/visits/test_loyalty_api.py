@@ -103,6 +103,12 @@ def test_churn_risk_lists_each_customer_with_its_reasons(client, db):
         ).status_code
         == 201
     )
+    # The worker's daily rebuild of the revenue trend, as of yesterday.
+    from kefu.loyalty import service as loyalty
+
+    assert loyalty.refresh_if_stale(db) == 3
+    assert loyalty.refresh_if_stale(db) is None  # once a day
+    db.commit()
     r = client.get("/api/v1/reports/churn-risk", headers=h, params={"unit_id": org.province.id})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -297,6 +297,9 @@ def build(
     for i in range(0, len(tasks), BATCH):
         session.execute(insert(RecoveryTask), tasks[i : i + BATCH])
     sums = surveys.rebuild_months(session)
+    from kefu.loyalty import service as loyalty
+
+    loyalty.refresh_if_stale(session)
     periodic = visits.schedule_periodic(session, current)
     progress(
         f"{len(visit_rows)} return visits, {len(answers)} survey answers ({sums} monthly sums), "

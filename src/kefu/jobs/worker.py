@@ -13,7 +13,16 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.db import unit_of_work
-from kefu.jobs import deliver, escalate, holiday_data, housekeeping, mail_fetch, retier, visits
+from kefu.jobs import (
+    deliver,
+    escalate,
+    holiday_data,
+    housekeeping,
+    loyalty,
+    mail_fetch,
+    retier,
+    visits,
+)
 
 log = logging.getLogger("kefu.worker")
 
@@ -23,6 +32,7 @@ JOBS: list[tuple[str, Callable[[Session], object]]] = [
     ("escalate", escalate.run),
     ("holiday_data", holiday_data.run),
     ("visits", visits.run),
+    ("loyalty", loyalty.run),
 ]
 # Jobs that hold a network connection open take the session factory and commit their own
 # small transactions (one per mail), so that nothing waits on the network inside one.

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from kefu.complaints.models import Complaint
 from kefu.config import get_settings
 from kefu.customers.models import Customer, RevenueRecord
+from kefu.loyalty.models import CustomerRevenueTrend
 from kefu.surveys.models import SurveyAnswer
 from kefu.tickets.models import Ticket, TicketEvent
 from kefu.units.models import Unit
@@ -192,31 +193,16 @@ def churn_risk(
     session: Session, unit: Unit, at: datetime, limit: int = 200
 ) -> tuple[list[AtRisk], int]:
     """The customers of the subtree at risk, most reasons (then most revenue lost) first,
-    and how many there are in all. One statement."""
+    and how many there are in all. One statement. Revenue comes from the daily revenue trend
+    (`loyalty.service.refresh_revenue_trend`, kept by the worker), not from the records."""
     s = get_settings()
-    today = at.date()
-    year_ago, two_years_ago = today - timedelta(days=365), today - timedelta(days=730)
     subtree = _subtree(unit)
-    zero = literal(Decimal(0))
-    rev = (
-        select(
-            RevenueRecord.customer_id.label("cid"),
-            func.sum(case((RevenueRecord.date > year_ago, RevenueRecord.amount), else_=zero)).label(
-                "now"
-            ),
-            func.sum(
-                case((RevenueRecord.date <= year_ago, RevenueRecord.amount), else_=zero)
-            ).label("before"),
-        )
-        .join(Customer, Customer.id == RevenueRecord.customer_id)
-        .where(
-            RevenueRecord.date > two_years_ago,
-            RevenueRecord.date <= today,
-            Customer.owning_unit_id.in_(subtree),
-        )
-        .group_by(RevenueRecord.customer_id)
-        .subquery()
-    )
+    trend = CustomerRevenueTrend
+    rev = select(
+        trend.customer_id.label("cid"),
+        trend.revenue_12m.label("now"),
+        trend.revenue_prior_12m.label("before"),
+    ).subquery()
     comp = (
         select(Complaint.customer_id.label("cid"), func.count().label("n"))
         .where(

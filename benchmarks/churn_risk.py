@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         progress("seeding complaints, answers and overdue visits")
         seeded["reasons"] = seed_reasons(engine, args.customers)
     else:
+        from kefu import schema
+
+        schema.upgrade(url)  # a database seeded by an older Kefu gets the newer tables
         engine = make_engine(url)
         with engine.connect() as conn:
             has_reasons = conn.scalar(text("SELECT count(*) FROM complaints"))

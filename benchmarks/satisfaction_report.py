@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"seeding {args.answers} answers")
         seeded["answers"] = seed_answers(engine, args.answers, args.customers)
     else:
+        from kefu import schema
+
+        schema.upgrade(url)  # a database seeded by an older Kefu gets the newer tables
         engine = make_engine(url)
     factory = make_sessionmaker(engine)
     with factory() as s:

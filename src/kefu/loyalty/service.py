@@ -47,7 +47,10 @@ def refresh_revenue_trend(session: Session, as_of: date) -> int:
             ["customer_id", "revenue_12m", "revenue_prior_12m", "as_of"], rows
         )
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    made = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if made < 0:  # the driver does not count INSERT … SELECT rows
+        made = int(session.scalar(select(func.count()).select_from(CustomerRevenueTrend)) or 0)
+    return made
 
 
 def refresh_if_stale(session: Session) -> int | None:

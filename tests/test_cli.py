@@ -11,9 +11,11 @@ from kefu.cli import app
 from kefu.config import use_settings
 from kefu.customers.models import Contact, Customer, RevenueRecord
 from kefu.db import make_engine, make_sessionmaker, unit_of_work
+from kefu.knowledge.models import Phrase
 from kefu.portal import service as portal_service
 from kefu.portal.models import PortalAccount
 from kefu.staff.models import Staff
+from kefu.tickets.models import TicketView
 from kefu.units.models import Unit
 
 runner = CliRunner()
@@ -68,6 +70,8 @@ def test_demo_then_token(cli_db):
             .where(Contact.is_group_admin.is_(True))
         )
         assert admins == 1
+    # Phrases for everyone and views the province and each city share with their subtree.
+    assert re.search(r"demo console: \d+ phrases, \d+ shared views", r.output)
     with unit_of_work(cli_db) as s:
         units = s.scalar(select(func.count()).select_from(Unit))
         counties = s.scalar(select(func.count()).select_from(Unit).where(Unit.depth == 2))
@@ -76,10 +80,13 @@ def test_demo_then_token(cli_db):
         tiers = dict(s.execute(select(Customer.tier, func.count()).group_by(Customer.tier)).all())
         groups = s.scalar(select(func.count()).select_from(Customer).where(Customer.depth == 1))
         revenue = s.scalar(select(func.count()).select_from(RevenueRecord))
+        views = s.scalar(select(func.count()).select_from(TicketView))
+        phrases = s.scalar(select(func.count()).select_from(Phrase))
     assert set(tiers) == {"A", "B", "C"} and all(n > 0 for n in tiers.values())
     assert groups > 0 and revenue > 300 * 12
     assert 3 <= cities <= 5 and counties >= 10 and units == 1 + cities + counties
     assert staff >= 30
+    assert views == 3 * (1 + cities) and phrases == 5 + 1 + cities
     again = runner.invoke(app, ["demo", "--customers", "300", "--tickets", "400"])
     assert again.exit_code == 0
     with unit_of_work(cli_db) as s:

@@ -304,3 +304,47 @@ def test_customer_context_beside_the_ticket(client, db):
     assert "首次响应" in html and 'class="is-current-row"' in html  # targets, this priority
     assert f"{sibling.number}" in html and "另一单" in html
     assert "远处的单" not in html and "(1)" in html  # only what this viewer may see
+
+
+def test_context_shows_the_last_satisfaction(client, db):
+    from kefu.surveys import service as surveys
+    from kefu.surveys.schemas import AnswerIn, InvitationIn, Scores
+
+    org = build_org(db, roles=("supervisor",))
+    customer = make_customer(db, org.county_x, "丙公司")
+    done = open_ticket(db, customer, "已解决的单")
+    t = open_ticket(db, customer, "新单")
+    tickets.update_ticket(db, SYSTEM, done.id, TicketUpdate(version=done.version, state="resolved"))
+    _invitation, token = surveys.invite(db, SYSTEM, InvitationIn(ticket_id=done.id))
+    five = Scores(reliability=5, responsiveness=5, assurance=5, empathy=5, tangibles=5)
+    six = Scores(reliability=6, responsiveness=6, assurance=6, empathy=6, tangibles=6)
+    answer = AnswerIn(expectations=five, perceptions=six, csat=4, nps=9)
+    surveys.submit_link(db, token, answer, "127.0.0.1")
+    db.commit()
+    signed_in(client, "m-county-x")
+    page = client.get(f"/tickets/{t.id}").text
+    shown = re.search(r'id="cc-satisfaction">(.*?)</dd>', page, re.S).group(1)
+    assert "<b>120.0</b>" in shown and "4/5" in shown and "9" in shown
+
+
+def test_phrase_pages_answer_404_out_of_scope(client, db):
+    org = build_org(db, roles=("supervisor",))
+    signed_in(client, "m-county-z")
+    r = post(
+        client,
+        "/phrases",
+        {"kind": "unit", "unit_id": str(org.county_z.id), "title": "Z", "body": "z"},
+    )
+    assert r.status_code == 303
+    pid = re.search(r'href="/phrases/(\d+)"', client.get("/phrases").text).group(1)
+    client.cookies.clear()
+    signed_in(client, "m-county-x")
+    assert client.get(f"/phrases/{pid}").status_code == 404
+    r = post(client, f"/phrases/{pid}", {"version": "1", "title": "改", "body": "改"})
+    assert r.status_code == 404
+    assert post(client, f"/phrases/{pid}/delete").status_code == 404
+    assert f'id="phrase-{pid}"' not in client.get("/phrases").text
+    # The city above sees it (to manage) and may edit it.
+    client.cookies.clear()
+    signed_in(client, "m-city-b")
+    assert client.get(f"/phrases/{pid}").status_code == 200

@@ -184,8 +184,9 @@ def demo(
 ) -> None:
     """Fill the database with a realistic demo organisation (runs `init` first):
     units and staff, customers with contacts and three years of revenue, tiered, a year of
-    tickets with their return visits, survey answers and complaints, and a few contacts who
-    sign in to the customer portal."""
+    tickets with their return visits, survey answers and complaints, standard phrases and
+    shared views, and a few contacts who sign in to the customer portal."""
+    from kefu.demo import console as demo_console
     from kefu.demo import customers as demo_customers
     from kefu.demo import organisation
     from kefu.demo import portal as demo_portal
@@ -220,6 +221,9 @@ def demo(
         logins = demo_portal.build(session, cli_viewer(), progress=say)
     for email in logins:
         typer.echo(f"customer portal (/portal): sign in as {email} / {organisation.DEMO_PASSWORD}")
+    with unit_of_work(_factory()) as session:
+        console = demo_console.build(session, cli_viewer(), progress=say)
+    typer.echo(f"demo console: {console['phrases']} phrases, {console['views']} shared views")
     typer.echo(
         f"sign in as admin / {organisation.DEMO_PASSWORD} (every demo account has this password)"
     )

@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Test processes: many tests wait on a browser, a mail server or the database, so more than
+# the cores pays off.
+TEST_JOBS ?= 4
 
 .PHONY: demo test setup system-deps lint format i18n bench clean
 
@@ -34,7 +37,7 @@ system-deps:
 
 ## test: set up and run the whole suite (also on PostgreSQL when KEFU_TEST_DATABASE_URL is set)
 test: setup system-deps
-	@rc=0; $(BIN)/pytest $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(BIN)/pytest -n $(TEST_JOBS) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	exit $$rc
 

@@ -100,6 +100,7 @@ def test_an_edit_makes_a_new_version_and_keeps_the_old_one(client, db):
     targets = [
         {
             "priority": t.priority,
+            "category_code": t.category_code,
             "first_response_minutes": t.first_response_minutes,
             "next_response_minutes": t.next_response_minutes,
             "resolution_minutes": t.resolution_minutes,

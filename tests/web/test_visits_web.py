@@ -232,6 +232,9 @@ def test_loyalty_page(client, db, desk):
     db.add(RevenueRecord(customer_id=c.id, date=date(2026, 6, 1), amount=Decimal("200")))
     db.commit()
     head = make_staff(db, desk["unit"], username="boss", roles=("manager",))
+    from kefu.loyalty import service as loyalty
+
+    loyalty.refresh_if_stale(db)  # the worker's daily revenue trend
     db.commit()
     signed_in(client, head.username)
     page = client.get("/loyalty?year=2026")

@@ -289,6 +289,34 @@ def test_month_view_says_why(client, db):
     jan = client.get(f"/api/v1/calendars/{cal}/days", headers=h, params={"month": "2027-01"}).json()
     assert jan[0]["reason"] == "uncovered" and jan[0]["working"]  # 1 January, a Friday
     assert jan[1]["reason"] == "uncovered" and not jan[1]["working"]
+    # Saturday hours: a plain Saturday works them, one inside National Day does not.
+    saturdays = {**WEEK, "5": [["09:00", "12:00"]]}
+    assert (
+        client.patch(f"/api/v1/calendars/{cal}", headers=h, json={"hours": saturdays}).status_code
+        == 200
+    )
+    days = client.get(
+        f"/api/v1/calendars/{cal}/days", headers=h, params={"month": "2026-10"}
+    ).json()
+    by = {d["day"]: d for d in days}
+    assert by["2026-10-17"]["working"] and by["2026-10-17"]["hours"] == [["09:00", "12:00"]]
+    assert by["2026-10-03"]["reason"] == "holiday" and not by["2026-10-03"]["working"]
+    assert by["2026-10-10"]["hours"] == [["09:00", "12:00"]]  # make-up Saturday: its own hours
+
+
+def test_other_countries_come_from_holidays(client, db):
+    unit = make_unit(db, "纽约办事处")
+    h = token_for(db, make_staff(db, unit, roles=("admin",)))
+    us = create(client, h, name="美国", country="US", timezone="America/New_York")["id"]
+    days = client.get(f"/api/v1/calendars/{us}/days", headers=h, params={"month": "2026-07"})
+    by = {d["day"]: d for d in days.json()}
+    # 4 July 2026 is a Saturday: observed on Friday the 3rd, which does not work.
+    assert by["2026-07-03"]["reason"] == "holiday" and not by["2026-07-03"]["working"]
+    assert "Independence Day" in by["2026-07-03"]["holiday"]
+    assert by["2026-07-04"]["reason"] == "holiday"
+    assert by["2026-07-06"]["reason"] == "weekday" and by["2026-07-06"]["working"]
+    assert by["2026-07-06"]["hours"] == WEEK["0"]
+    assert client.get(f"/api/v1/calendars/{us}", headers=h).json()["holiday_data_missing"] == []
 
 
 def test_holiday_data_warning(client, db):

@@ -132,3 +132,30 @@ def test_fast_path_agrees_with_the_reference_walk():
         assert business_minutes(cal, start, end, CN) == pytest.approx(
             business_minutes(cal, start, end, CN, far_past), abs=1e-6
         )
+
+
+SATURDAYS = {**SPLIT, 5: ((time(9), time(12)),)}
+
+
+@pytest.mark.parametrize(
+    ("day", "expected", "why"),
+    [
+        (date(2026, 11, 28), ((time(9), time(12)),), "a plain Saturday works its own hours"),
+        (date(2026, 11, 29), (), "Sunday has no hours"),
+        (date(2026, 10, 3), (), "a Saturday inside the National Day holiday does not work"),
+        (date(2026, 10, 10), ((time(9), time(12)),), "a make-up Saturday: its own hours"),
+        (date(2026, 10, 1), (), "a statutory holiday on a weekday"),
+        (date(2027, 1, 2), ((time(9), time(12)),), "a year without data: the weekly hours"),
+    ],
+)
+def test_weekend_hours_on_china_calendar(day, expected, why):
+    assert day_hours(Calendar(hours=SATURDAYS), day, CN) == expected, why
+
+
+def test_weekend_hours_elsewhere_skip_holidays():
+    us = holidays.provider_for("US")
+    cal = Calendar(timezone="America/New_York", hours=SATURDAYS)
+    assert day_hours(cal, date(2026, 7, 11), us) == ((time(9), time(12)),)  # plain Saturday
+    assert day_hours(cal, date(2026, 7, 4), us) == ()  # Independence Day, a Saturday
+    # A provider that cannot tell holidays from weekends keeps weekends closed.
+    assert day_hours(cal, date(2026, 7, 11), lambda d: d.weekday() < 5) == ()

@@ -3,6 +3,10 @@
 China uses `chinese-calendar`, which knows the statutory holidays AND the adjusted working
 days (调休); other countries use `holidays`. A provider answers True (working day), False
 (holiday or weekend) or None (the provider has no data for that year).
+
+A provider also carries `statutory(day)`: whether a day off is a named holiday (or a rest
+day in lieu) rather than a plain weekend — so a unit whose calendar has Saturday hours works
+on a plain Saturday but not on one inside a holiday (see `statutory_off`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ def _china(day: date) -> bool | None:
         return None
 
 
+@lru_cache(maxsize=4096)
+def _china_statutory(day: date) -> bool:
+    import chinese_calendar
+
+    try:
+        return chinese_calendar.get_holiday_detail(day)[1] is not None
+    except NotImplementedError:
+        return False
+
+
+setattr(china, "statutory", _china_statutory)  # noqa: B010 (a function's attribute)
+
+
 @lru_cache(maxsize=64)
 def _country_holidays(country: str, year: int) -> frozenset[date]:
     import holidays
@@ -41,7 +58,15 @@ def other_country(country: str) -> Provider:
             return False
         return day not in _country_holidays(country, day.year)
 
+    setattr(provider, "statutory", lambda day: day in _country_holidays(country, day.year))  # noqa: B010
     return provider
+
+
+def statutory_off(provider: Provider, day: date) -> bool:
+    """Whether a day the provider closes is a holiday (True) or a plain weekend (False).
+    A provider that cannot tell counts every closed day as a holiday."""
+    named = getattr(provider, "statutory", None)
+    return True if named is None else bool(named(day))
 
 
 @lru_cache(maxsize=32)
@@ -83,7 +108,12 @@ def holiday_name(country: str, day: date, chinese: bool = True) -> str | None:
             found = next((h for h in chinese_calendar.Holiday if h.value == name), None)
             return found.chinese if found is not None else name
         return str(name)
+    found = _named_holidays(country.upper(), day.year).get(day)
+    return found or None
+
+
+@lru_cache(maxsize=64)
+def _named_holidays(country: str, year: int) -> dict[date, str]:
     import holidays
 
-    found = holidays.country_holidays(country.upper(), years=day.year).get(day)
-    return str(found) if found else None
+    return {d: str(name) for d, name in holidays.country_holidays(country, years=year).items()}

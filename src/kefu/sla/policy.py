@@ -3,7 +3,8 @@
 A calendar has a time zone, working hours per weekday (Monday = 0) and overrides per date.
 A day is a working day when the unit's override says so, else when the provider says so —
 a make-up working day (调休, e.g. a Saturday) works with Monday's hours, a statutory holiday
-on a weekday does not; in a year the provider does not cover, weekdays with hours work.
+on a weekday does not; a plain weekend (no holiday) works where the calendar gives that
+weekday hours; in a year the provider does not cover, the weekly hours alone apply.
 A 7×24 calendar counts calendar time.
 
 A due time is the earliest instant at which the business time elapsed since the start
@@ -21,7 +22,7 @@ from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from kefu.i18n import N_
-from kefu.sla.holidays import Provider
+from kefu.sla.holidays import Provider, statutory_off
 
 Interval = tuple[time, time]
 DEFAULT_HOURS: tuple[Interval, ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
@@ -64,6 +65,9 @@ def day_hours(cal: Calendar, day: date, provider: Provider) -> tuple[Interval, .
     if official is None:  # not covered: the weekly pattern alone
         return weekday_hours
     if not official:
+        # A plain weekend still works where the calendar gives it hours; a holiday does not.
+        if weekday_hours and day.weekday() >= 5 and not statutory_off(provider, day):
+            return weekday_hours
         return ()
     if weekday_hours:
         return weekday_hours
@@ -270,6 +274,8 @@ def explain_day(cal: Calendar, day: date, provider: Provider) -> tuple[tuple[Int
         return hours, UNCOVERED
     weekend = day.weekday() >= 5
     if not official:
+        if hours:  # a plain weekend the calendar works
+            return hours, WEEKDAY
         return hours, WEEKEND if weekend else HOLIDAY
     return hours, MAKEUP if weekend else WEEKDAY
 

@@ -221,3 +221,18 @@ def test_login_records_session_and_audit(client, db):
     assert account.last_login_at is not None and account.phone == "13912345678"
     logins = db.scalars(select(AuditEntry).where(AuditEntry.action == "portal.login")).all()
     assert [e.actor_contact_id for e in logins] == [contact.id]
+
+
+def test_housekeeping_forgets_ended_portal_sessions(client, db):
+    from kefu.jobs import housekeeping
+
+    _, _, _, contact = setup_contact(db)
+    give_account(db, contact)
+    db.commit()
+    portal_login(client, "wang@kehu.cn")
+    assert housekeeping.run(db)["portal_sessions"] == 0
+    later = clock.now() + timedelta(hours=13)
+    clock.set_now(lambda: later)
+    assert client.get("/portal", follow_redirects=False).status_code == 303  # ended
+    assert housekeeping.run(db)["portal_sessions"] == 1
+    assert db.scalar(select(func.count()).select_from(PortalSession)) == 0

@@ -250,3 +250,28 @@ def test_scoped_filtered_sorted_pages_match_a_naive_query(client, db):
                         if not cursor:
                             break
                     assert got == [c.id for c in naive], (who, tier, sort, limit)
+
+
+def test_only_a_list_scoped_once_by_parts_is_read_part_by_part(db):
+    """The mark visible() leaves for paginate(): set for a model declaring parts, dropped
+    when a second scope joins the statement, ignored for a list of another entity."""
+    from sqlalchemy import select
+
+    from kefu.customers.models import Customer
+    from kefu.scope import Viewer, page_candidates, visible
+    from kefu.staff.models import Staff
+
+    me = Viewer(staff_id=1, username="x", unit_id=1, unit_path="/1/")
+    key = [Customer.revenue_12m, Customer.id]
+
+    def narrowed(stmt):
+        return page_candidates(db, stmt, key, descending=True, n=3) is not None
+
+    customers = visible(select(Customer), Customer, me)
+    assert narrowed(customers)
+    assert not narrowed(visible(customers, Staff, me))
+    assert not narrowed(visible(visible(select(Staff), Staff, me), Customer, me))
+    assert not narrowed(
+        visible(select(Staff).join(Customer, Customer.id == Staff.id), Customer, me)
+    )
+    assert not narrowed(select(Customer))

@@ -131,14 +131,16 @@ def visible(stmt: Select[Any], model: Any, viewer: Viewer) -> Select[Any]:
     """`stmt` restricted to the rows of `model` the viewer may see.
 
     For a model with `__scope_parts__`, the statement also carries a mark (an execution
-    option) that `paginate()` reads to fetch a page part by part (`page_candidates`)."""
+    option) that `paginate()` reads to fetch a page part by part (`page_candidates`). A
+    statement scoped twice (two models) is read plainly: the mark is dropped."""
     if viewer.is_admin:
         return stmt
     cond = model.__scope__(viewer)
-    stmt = stmt.where(cond)
-    if hasattr(model, "__scope_parts__"):
-        stmt = stmt.execution_options(**{SCOPE_OPTION: _ScopeMark(model, viewer, cond)})
-    return stmt
+    scoped_before = SCOPE_OPTION in stmt.get_execution_options()
+    mark = None
+    if hasattr(model, "__scope_parts__") and not scoped_before:
+        mark = _ScopeMark(model, viewer, cond)
+    return stmt.where(cond).execution_options(**{SCOPE_OPTION: mark})
 
 
 def get_visible(
@@ -226,6 +228,8 @@ def page_candidates(
     if not isinstance(mark, _ScopeMark):
         return None
     model, viewer = mark.model, mark.viewer
+    if stmt.column_descriptions[0].get("entity") is not model:
+        return None  # a list of something else, scoped through this model: read plainly
     # The list's own filters: the statement without its scope clause.
     unscoped: Select[Any] = visitors.replacement_traverse(  # type: ignore[call-overload]
         stmt, {}, lambda el: true() if el is mark.condition else None

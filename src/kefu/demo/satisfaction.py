@@ -140,7 +140,7 @@ def build(
             "completed_at": None,
             "completed_by": None,
             "escalation": 0,
-            "dedupe_key": f"ticket:{t.id}:{resolved.isoformat()}",
+            "dedupe_key": f"ticket:{t.id}:1",
             "created_at": resolved,
             "version": 1,
         }

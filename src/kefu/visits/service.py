@@ -44,6 +44,17 @@ def _timeline(session: Session, visit: ReturnVisit, kind: str, actor: str, **dat
         )
 
 
+def _visits_of(session: Session, ticket_id: int) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(ReturnVisit)
+            .where(ReturnVisit.ticket_id == ticket_id, ReturnVisit.kind == "ticket")
+        )
+        or 0
+    )
+
+
 def schedule_after_resolution(
     session: Session, ticket: Ticket, version: ServiceLevelVersion | None, at: datetime
 ) -> ReturnVisit:
@@ -60,7 +71,9 @@ def schedule_after_resolution(
         owning_unit_id=ticket.owning_unit_id,
         assignee_id=ticket.assignee_id,
         due_at=sla.due(session, ticket.owning_unit_id, at, hours * 60, always),
-        dedupe_key=f"ticket:{ticket.id}:{at.isoformat()}",
+        # One per resolution: the ticket's n-th visit (resolutions of a ticket are serial,
+        # its version guards them), so a reopen and a resolve within one instant still fit.
+        dedupe_key=f"ticket:{ticket.id}:{_visits_of(session, ticket.id) + 1}",
         created_at=at,
     )
     session.add(visit)

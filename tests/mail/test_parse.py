@@ -103,3 +103,31 @@ def test_signed_message_ids_and_ticket_numbers(settings):
     assert threads.number_in_subject("no number") is None
     plus = threads.reply_address("support+old@kefu.example.cn", 42)
     assert plus.startswith("support+t42-") and threads.ticket_of_recipients([plus]) == 42
+
+
+def test_replies_lose_the_quoted_history():
+    zh = (
+        "好的，已经解决了。\n\n"
+        "在 2026年11月26日 09:00，客服 <kf@kefu.example.cn> 写道：\n> 请重启设备\n"
+    )
+    assert parse.without_quote(zh) == ("好的，已经解决了。", True)
+    en = "Works now.\n\nOn Thu, 26 Nov 2026 at 09:00, Kefu <kf@kefu.example.cn> wrote:\n> restart\n"
+    assert parse.without_quote(en)[0] == "Works now."
+    outlook = (
+        "Thanks\n\n________________________________\nFrom: Kefu\nSent: Thursday\nTo: me\n\nold"
+    )
+    assert parse.without_quote(outlook)[0] == "Thanks"
+    cn_outlook = "收到\n\n发件人: 客服\n发送时间: 2026年11月26日\n收件人: 我\n主题: 报修\n旧内容"
+    assert parse.without_quote(cn_outlook)[0] == "收到"
+    trailing = "ok\n> quoted\n> more"
+    assert parse.without_quote(trailing)[0] == "ok"
+    # Nothing but a quote, or no quote at all: the whole text stays.
+    assert parse.without_quote("> all quoted")[0] == "> all quoted"
+    assert parse.without_quote("From: the facts below\nplain text") == (
+        "From: the facts below\nplain text",
+        False,
+    )
+    html = '<p>Fine now</p><div class="gmail_quote">On … wrote: <blockquote>old</blockquote></div>'
+    assert parse.html_without_quote(html) == "<p>Fine now</p>"
+    got = parse.parse(build("a@example.cn", "Re: x", zh))
+    assert got.reply_html == "<p>好的，已经解决了。</p>"

@@ -122,6 +122,16 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     unauthenticated: bool = False  # the receiving server said the sender failed DMARC
     notes: list[str] = field(default_factory=list)
+    plain: bool = True  # the body came from text/plain (else from HTML)
+
+    @property
+    def reply_html(self) -> str:
+        """The body without the quoted earlier mails a reply carries (they are on the
+        ticket already); the whole body when nothing is recognised as a quote."""
+        if self.plain:
+            text, _cut = without_quote(self.body_text)
+            return text_to_html(text)
+        return html_without_quote(self.body_html)
 
     @property
     def thread_ids(self) -> list[str]:
@@ -186,6 +196,43 @@ def decode_header_value(raw: str | None, notes: list[str] | None = None) -> str:
         else:
             out.append(decode_bytes(chunk, charset, notes))
     return "".join(out).strip()
+
+
+QUOTE_STARTS = [
+    re.compile(r"^\s*-{2,}\s*(original message|原始邮件|原始郵件|转发的邮件)\s*-{2,}", re.I),
+    re.compile(r"^\s*on .{5,300} wrote:\s*$", re.I),
+    re.compile(r"^\s*在\s?.{2,300}(写道|寫道)\s*[：:]\s*$"),
+    re.compile(r"^\s*_{10,}\s*$"),  # Outlook's rule above the quoted header block
+]
+HEADER_BLOCK = re.compile(r"^\s*(from|发件人|寄件者|寄件人)\s*[:：]", re.I)
+HEADER_NEXT = re.compile(r"^\s*(sent|date|to|subject|发送时间|日期|收件人|主题|時間)\s*[:：]", re.I)
+HTML_QUOTES = re.compile(
+    r"<(blockquote|div[^>]*(gmail_quote|divRplyFwdMsg|moz-cite-prefix|yahoo_quoted))", re.I
+)
+
+
+def without_quote(text: str) -> tuple[str, bool]:
+    """A reply's own words: up to the first quoted earlier mail ("On … wrote:", "在…写道：",
+    "-----Original Message-----", a From:/Sent: block) or a trailing run of "> " lines."""
+    lines = text.split("\n")
+    cut = len(lines)
+    for i, line in enumerate(lines):
+        if any(p.match(line) for p in QUOTE_STARTS) or (
+            HEADER_BLOCK.match(line) and any(HEADER_NEXT.match(n) for n in lines[i + 1 : i + 4])
+        ):
+            cut = i
+            break
+    while cut > 0 and (lines[cut - 1].startswith(">") or not lines[cut - 1].strip()):
+        cut -= 1
+    own = "\n".join(lines[:cut]).strip()
+    return (own, True) if own and cut < len(lines) else (text, False)
+
+
+def html_without_quote(body: str) -> str:
+    m = HTML_QUOTES.search(body)
+    if m is None or not body[: m.start()].strip():
+        return body
+    return body[: m.start()]
 
 
 def _raw_header(msg: Message, name: str) -> str | None:
@@ -400,6 +447,7 @@ def parse(raw: bytes, message_key: str | None = None) -> ParsedMail:
         auto=_auto_reason(msg, sender),
         body_html=body_html,
         body_text=body_text[:MAX_BODY_CHARS],
+        plain=bool(plain and any(t.strip() for t in plain)),
         attachments=attachments,
         unauthenticated=_unauthenticated(msg),
         notes=list(dict.fromkeys(notes)),

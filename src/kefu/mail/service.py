@@ -552,7 +552,7 @@ def _reply(
 ) -> TicketEvent:
     ticket = tickets.get_ticket(session, viewer, ticket.id, for_update=True)
     row = tickets.customer_reply(
-        session, ticket, (mail.from_address or "email")[:100], _with_placeholders(mail.body_html)
+        session, ticket, (mail.from_address or "email")[:100], _with_placeholders(mail.reply_html)
     )
     session.flush()
     by_cid, _refused = _keep_attachments(session, viewer, ticket, mail)

@@ -96,10 +96,18 @@ def test_agent_turns_held_mail_into_a_ticket_or_drops_it(client, db):
     first = mail.receive(db, mine, build("x@unknown.example", "陌生来信一", msgid=new_id()))
     second = mail.receive(db, mine, build("y@unknown.example", "陌生来信二", msgid=new_id()))
     hidden = mail.receive(db, theirs, build("z@unknown.example", "别人的来信", msgid=new_id()))
+    quarantined = mail.receive(
+        db,
+        mine,
+        b"From: \r\nSubject: no sender\r\nMessage-ID: <" + new_id().encode() + b">\r\n\r\nx",
+    )
     db.commit()
     signed_in(client, agent.username)
     page = client.get("/mail/held")
     assert page.status_code == 200
+    assert "no sender" in page.text  # agents see the quarantine; administrators act on it
+    assert f"/mail/held/{quarantined.id}/drop" not in page.text
+    assert f"/mail/held/{first.id}/drop" in page.text
     assert "陌生来信一" in page.text and "陌生来信二" in page.text and "别人的来信" not in page.text
     fragment = client.get("/mail/held", params={"status": "unknown_sender"}, headers=HX)
     assert fragment.status_code == 200 and "陌生来信一" in fragment.text

@@ -87,10 +87,16 @@ def test_demo_then_token(cli_db):
     assert 3 <= cities <= 5 and counties >= 10 and units == 1 + cities + counties
     assert staff >= 30
     assert views == 3 * (1 + cities) and phrases == 5 + 1 + cities
+    with unit_of_work(cli_db) as s:
+        from kefu.tickets.models import TicketField
+
+        keys = set(s.scalars(select(TicketField.key)))
+    assert {"line_id", "fault_kind", "visit_date", "order_amount", "crm_ref"} <= keys
     again = runner.invoke(app, ["demo", "--customers", "300", "--tickets", "400"])
     assert again.exit_code == 0
     with unit_of_work(cli_db) as s:
         assert s.scalar(select(func.count()).select_from(Unit)) == units
+        assert s.scalar(select(func.count()).select_from(TicketField)) == len(keys)
 
     r = runner.invoke(app, ["token", "create", "--username", "admin", "--name", "CRM"])
     assert r.exit_code == 0, r.output

@@ -183,11 +183,13 @@ def demo(
     tickets: Annotated[int, typer.Option(help="How many tickets over the last year.")] = 52000,
 ) -> None:
     """Fill the database with a realistic demo organisation (runs `init` first):
-    units and staff, customers with contacts and three years of revenue, tiered, a year of
-    tickets with their return visits, survey answers and complaints, standard phrases and
-    shared views, and a few contacts who sign in to the customer portal."""
+    units and staff, customers with contacts and three years of revenue, tiered, custom
+    ticket fields, a year of tickets with their return visits, survey answers and
+    complaints, standard phrases and shared views, and a few contacts who sign in to the
+    customer portal."""
     from kefu.demo import console as demo_console
     from kefu.demo import customers as demo_customers
+    from kefu.demo import fields as demo_fields
     from kefu.demo import organisation
     from kefu.demo import portal as demo_portal
     from kefu.demo import satisfaction as demo_satisfaction
@@ -208,6 +210,8 @@ def demo(
         f"demo customers: {made['customers']} customers, {made['contacts']} contacts, "
         f"{made['revenue_records']} revenue records"
     )
+    with unit_of_work(_factory()) as session:
+        demo_fields.build(session, cli_viewer(), progress=say)
     with unit_of_work(_factory()) as session:
         service = demo_tickets.build(session, cli_viewer(), count=tickets, progress=say)
     typer.echo(f"demo tickets: {service['tickets']} tickets, {service['events']} events")

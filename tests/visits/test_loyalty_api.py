@@ -79,6 +79,8 @@ def test_repeat_contacts(client, db):
     ).json()
     # Resolutions: reopened (came back), installation (did not), fault repair (raised again).
     assert body["repeat_contacts"]["total"] == {"key": "total", "base": 3, "hits": 2, "rate": 66.7}
+    # The customer has no tier yet: one group, '' (the page shows "—").
+    assert body["repeat_contacts"]["by_tier"] == [{"key": "", "base": 3, "hits": 2, "rate": 66.7}]
 
 
 def test_churn_risk_lists_each_customer_with_its_reasons(client, db):

@@ -99,8 +99,11 @@ def total_rate(rows: list[Rate]) -> Rate:
     return Rate("total", sum(r.base for r in rows), sum(r.hits for r in rows))
 
 
-def repeat_contacts(session: Session, unit: Unit, start: datetime, end: datetime) -> list[Rate]:
-    """Per sub-unit: resolutions in [start, end) and how many came back within N days."""
+def repeat_contacts(
+    session: Session, unit: Unit, start: datetime, end: datetime, by: str = "unit"
+) -> list[Rate]:
+    """Per sub-unit (or per tier of the customer): resolutions in [start, end) and how many
+    came back within N days."""
     days = timedelta(days=get_settings().repeat_contact_days)
     resolved = TicketEvent.data["to"].as_string() == "resolved"
     rows = session.execute(
@@ -110,8 +113,10 @@ def repeat_contacts(session: Session, unit: Unit, start: datetime, end: datetime
             Ticket.customer_id,
             Ticket.category_code,
             Ticket.owning_unit_id,
+            func.coalesce(Customer.tier, ""),
         )
         .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+        .join(Customer, Customer.id == Ticket.customer_id)
         .where(
             TicketEvent.kind == "state",
             resolved,
@@ -144,15 +149,16 @@ def repeat_contacts(session: Session, unit: Unit, start: datetime, end: datetime
     ):
         later.setdefault((cid, cat), []).append((created, tid))
     fold = child_keys(session, unit)
-    groups: dict[int, Rate] = {}
-    for tid, at, cid, cat, uid in rows:
-        g = groups.setdefault(fold.get(uid, unit.id), Rate(fold.get(uid, unit.id)))
+    groups: dict[Any, Rate] = {}
+    for tid, at, cid, cat, uid, tier in rows:
+        key = fold.get(uid, unit.id) if by == "unit" else tier
+        g = groups.setdefault(key, Rate(key))
         g.base += 1
         back = any(at < r <= at + days for r in reopened.get(tid, ())) or any(
             at < c <= at + days and other != tid for c, other in later.get((cid, cat), ())
         )
         g.hits += int(back)
-    return sorted(groups.values(), key=lambda r: r.key)
+    return sorted(groups.values(), key=lambda r: str(r.key))
 
 
 REASONS = ("revenue_down", "complaint", "low_satisfaction", "overdue_visit")

@@ -50,6 +50,9 @@ def loyalty_page(request: Request, me: CurrentMe, db: Db) -> Response:
         "by_tier": queries.retention(db, unit, first, second, "tier"),
         "repeats": repeats,
         "repeats_total": queries.total_rate(repeats),
+        "repeats_by_tier": queries.repeat_contacts(
+            db, unit, start, start.replace(year=year + 1), "tier"
+        ),
         "unit_names": rows_by_id(db, Unit, {r.key for r in by_unit} | {r.key for r in repeats}),
         "risks": risks,
         "at_risk": at_risk,

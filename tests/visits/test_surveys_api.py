@@ -250,6 +250,10 @@ def test_report_is_a_ratio_of_sums_per_subtree_and_month(client, db):
         "/api/v1/reports/satisfaction", headers=h, params={**params, "by": "agent"}
     ).json()
     assert sum(i["answers"] for i in by_agent["items"]) <= 3
+    by_customer = client.get(
+        "/api/v1/reports/satisfaction", headers=h, params={**params, "by": "customer"}
+    ).json()
+    assert sorted(i["index"] for i in by_customer["items"]) == [50.0, 100.0, 200.0]
 
 
 def test_scope_of_answers_and_recovery(client, db):

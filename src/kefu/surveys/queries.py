@@ -153,6 +153,20 @@ def total(session: Session, unit: Unit, start: date, end: date) -> Figures:
 
 def by_agent(session: Session, viewer: Viewer, unit: Unit, start: date, end: date) -> list[Figures]:
     """Per agent, from the answers (the monthly sums do not keep agents)."""
+    return by_answers(session, viewer, unit, start, end, SurveyAnswer.agent_id)
+
+
+def by_customer(
+    session: Session, viewer: Viewer, unit: Unit, start: date, end: date
+) -> list[Figures]:
+    """Per customer, from the answers."""
+    return by_answers(session, viewer, unit, start, end, SurveyAnswer.customer_id)
+
+
+def by_answers(
+    session: Session, viewer: Viewer, unit: Unit, start: date, end: date, column: Any
+) -> list[Figures]:
+    """Figures grouped by a column of the answers the viewer sees (agent, customer)."""
     a = SurveyAnswer
     one = literal(1)
     from sqlalchemy import case
@@ -169,13 +183,13 @@ def by_agent(session: Session, viewer: Viewer, unit: Unit, start: date, end: dat
         func.sum(case((a.nps <= 6, one), else_=0)),
     ]
     leaf = aliased(Unit)
-    stmt = visible(select(a.agent_id, *cols), SurveyAnswer, viewer).where(
+    stmt = visible(select(column, *cols), SurveyAnswer, viewer).where(
         a.owning_unit_id.in_(select(leaf.id).where(leaf.path.like(unit.path + "%"))),
         a.month >= start.replace(day=1),
         a.month <= end,
-        a.agent_id.is_not(None),
+        column.is_not(None),
     )
-    rows = session.execute(stmt.group_by(a.agent_id)).all()
+    rows = session.execute(stmt.group_by(column)).all()
     return [Figures(r[0], {c: int(r[1 + i] or 0) for i, c in enumerate(_SUMS)}) for r in rows]
 
 

@@ -27,13 +27,16 @@ def satisfaction(
     start: Annotated[date, Query(description="First day (its month counts whole).")],
     end: Annotated[date, Query(description="Last day.")],
     by: Annotated[
-        Literal["unit", "month", "tier", "service_level", "category", "agent"], Query()
+        Literal["unit", "month", "tier", "service_level", "category", "agent", "customer"],
+        Query(),
     ] = "unit",
     monthly: Annotated[bool, Query(description="Also split each group by month.")] = False,
 ) -> dict[str, Any]:
     unit = units.get_unit(db, viewer, unit_id)
     if by == "agent":
         rows = queries.by_agent(db, viewer, unit, start, end)
+    elif by == "customer":
+        rows = queries.by_customer(db, viewer, unit, start, end)
     else:
         rows = queries.report(db, unit, start, end, by, month=monthly)
     return {

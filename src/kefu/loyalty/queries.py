@@ -100,10 +100,10 @@ def total_rate(rows: list[Rate]) -> Rate:
 
 
 def repeat_contacts(
-    session: Session, unit: Unit, start: datetime, end: datetime, by: str = "unit"
-) -> list[Rate]:
-    """Per sub-unit (or per tier of the customer): resolutions in [start, end) and how many
-    came back within N days."""
+    session: Session, unit: Unit, start: datetime, end: datetime
+) -> dict[str, list[Rate]]:
+    """Resolutions in [start, end) and how many came back within N days, per sub-unit
+    ("unit") and per tier of the customer ("tier"), from one pass over the resolutions."""
     days = timedelta(days=get_settings().repeat_contact_days)
     resolved = TicketEvent.data["to"].as_string() == "resolved"
     rows = session.execute(
@@ -126,7 +126,7 @@ def repeat_contacts(
         )
     ).all()
     if not rows:
-        return []
+        return {"unit": [], "tier": []}
     ticket_ids = {r[0] for r in rows}
     reopened: dict[int, list[datetime]] = {}
     for tid, at in session.execute(
@@ -149,16 +149,16 @@ def repeat_contacts(
     ):
         later.setdefault((cid, cat), []).append((created, tid))
     fold = child_keys(session, unit)
-    groups: dict[Any, Rate] = {}
+    groups: dict[str, dict[Any, Rate]] = {"unit": {}, "tier": {}}
     for tid, at, cid, cat, uid, tier in rows:
-        key = fold.get(uid, unit.id) if by == "unit" else tier
-        g = groups.setdefault(key, Rate(key))
-        g.base += 1
         back = any(at < r <= at + days for r in reopened.get(tid, ())) or any(
             at < c <= at + days and other != tid for c, other in later.get((cid, cat), ())
         )
-        g.hits += int(back)
-    return sorted(groups.values(), key=lambda r: str(r.key))
+        for by, key in (("unit", fold.get(uid, unit.id)), ("tier", tier)):
+            g = groups[by].setdefault(key, Rate(key))
+            g.base += 1
+            g.hits += int(back)
+    return {by: sorted(g.values(), key=lambda r: str(r.key)) for by, g in groups.items()}
 
 
 REASONS = ("revenue_down", "complaint", "low_satisfaction", "overdue_visit")

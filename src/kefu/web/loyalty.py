@@ -38,7 +38,8 @@ def loyalty_page(request: Request, me: CurrentMe, db: Db) -> Response:
     second = (date(year, 1, 1), date(year, 12, 31))
     by_unit = queries.retention(db, unit, first, second, "unit")
     start = datetime(year, 1, 1, tzinfo=UTC)
-    repeats = queries.repeat_contacts(db, unit, start, start.replace(year=year + 1))
+    both = queries.repeat_contacts(db, unit, start, start.replace(year=year + 1))
+    repeats = both["unit"]
     risks, at_risk = queries.churn_risk(db, unit, now(), RISK_SHOWN)
     ctx = {
         "unit": unit,
@@ -50,9 +51,7 @@ def loyalty_page(request: Request, me: CurrentMe, db: Db) -> Response:
         "by_tier": queries.retention(db, unit, first, second, "tier"),
         "repeats": repeats,
         "repeats_total": queries.total_rate(repeats),
-        "repeats_by_tier": queries.repeat_contacts(
-            db, unit, start, start.replace(year=year + 1), "tier"
-        ),
+        "repeats_by_tier": both["tier"],
         "unit_names": rows_by_id(db, Unit, {r.key for r in by_unit} | {r.key for r in repeats}),
         "risks": risks,
         "at_risk": at_risk,

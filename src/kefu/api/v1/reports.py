@@ -77,14 +77,9 @@ def loyalty(
             ],
         },
         "repeat_contacts": {
-            "total": loyalty_queries.total_rate(repeats).as_dict(),
-            "by_unit": [r.as_dict() for r in repeats],
-            "by_tier": [
-                r.as_dict()
-                for r in loyalty_queries.repeat_contacts(
-                    db, unit, start, start.replace(year=year + 1), "tier"
-                )
-            ],
+            "total": loyalty_queries.total_rate(repeats["unit"]).as_dict(),
+            "by_unit": [r.as_dict() for r in repeats["unit"]],
+            "by_tier": [r.as_dict() for r in repeats["tier"]],
         },
     }
 

@@ -3,6 +3,7 @@ the open complaints, and a complaint's page with analysis, compensation and veri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -162,31 +163,49 @@ def _amount(raw: str) -> Any:
         return raw  # the schema names the field
 
 
+def _act(
+    request: Request,
+    db: Session,
+    me: Me,
+    complaint_id: int,
+    form_key: str,
+    values: dict[str, str],
+    act: Callable[[], object],
+) -> Response:
+    """One form of the complaint page: run `act` whole or not at all; on refusal the page
+    again with the form's values and the errors beside its fields."""
+    try:
+        with db.begin_nested():
+            act()
+    except (Invalid, Conflict) as exc:
+        db.expire_all()
+        bad = Form(values, _errors(exc), key=form_key)
+        code = 409 if isinstance(exc, Conflict) else 422
+        return _page(request, db, me, complaint_id, status=code, forms={form_key: bad})
+    return redirect(request, f"/complaints/{complaint_id}", "saved")
+
+
 @router.post("/complaints/{complaint_id}")
 def analyse(
     complaint_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
 ) -> Response:
     complaints.get_complaint(db, me.viewer, complaint_id)
     values = {k: text(form, k) for k in ("severity", "cause_code", "remedy", "compensation")}
-    try:
-        with db.begin_nested():
-            data = parse(
-                ComplaintUpdate,
-                {
-                    "version": _version(form),
-                    "severity": int(values["severity"]) if values["severity"].isdigit() else None,
-                    "cause_code": values["cause_code"] or None,
-                    "remedy": values["remedy"],
-                    "compensation": _amount(values["compensation"]),
-                },
-            )
-            complaints.update(db, me.viewer, complaint_id, data)
-    except (Invalid, Conflict) as exc:
-        db.expire_all()
-        bad = Form(values, _errors(exc), key="analysis")
-        code = 409 if isinstance(exc, Conflict) else 422
-        return _page(request, db, me, complaint_id, status=code, forms={"analysis": bad})
-    return redirect(request, f"/complaints/{complaint_id}", "saved")
+
+    def act() -> object:
+        data = parse(
+            ComplaintUpdate,
+            {
+                "version": _version(form),
+                "severity": int(values["severity"]) if values["severity"].isdigit() else None,
+                "cause_code": values["cause_code"] or None,
+                "remedy": values["remedy"],
+                "compensation": _amount(values["compensation"]),
+            },
+        )
+        return complaints.update(db, me.viewer, complaint_id, data)
+
+    return _act(request, db, me, complaint_id, "analysis", values, act)
 
 
 @router.post("/complaints/{complaint_id}/compensation")
@@ -195,19 +214,13 @@ def decide(
 ) -> Response:
     complaints.get_complaint(db, me.viewer, complaint_id)
     values = {"note": text(form, "note")}
-    try:
-        with db.begin_nested():
-            data = parse(
-                DecisionIn,
-                {"version": _version(form), "approve": text(form, "approve") == "1", **values},
-            )
-            complaints.decide(db, me.viewer, complaint_id, data)
-    except (Invalid, Conflict) as exc:
-        db.expire_all()
-        bad = Form(values, _errors(exc), key="decision")
-        code = 409 if isinstance(exc, Conflict) else 422
-        return _page(request, db, me, complaint_id, status=code, forms={"decision": bad})
-    return redirect(request, f"/complaints/{complaint_id}", "saved")
+    approve = text(form, "approve") == "1"
+
+    def act() -> object:
+        data = parse(DecisionIn, {"version": _version(form), "approve": approve, **values})
+        return complaints.decide(db, me.viewer, complaint_id, data)
+
+    return _act(request, db, me, complaint_id, "decision", values, act)
 
 
 @router.post("/complaints/{complaint_id}/verify")
@@ -216,13 +229,9 @@ def verify(
 ) -> Response:
     complaints.get_complaint(db, me.viewer, complaint_id)
     values = {"verification": text(form, "verification")}
-    try:
-        with db.begin_nested():
-            data = parse(VerifyIn, {"version": _version(form), **values})
-            complaints.verify(db, me.viewer, complaint_id, data)
-    except (Invalid, Conflict) as exc:
-        db.expire_all()
-        bad = Form(values, _errors(exc), key="verify")
-        code = 409 if isinstance(exc, Conflict) else 422
-        return _page(request, db, me, complaint_id, status=code, forms={"verify": bad})
-    return redirect(request, f"/complaints/{complaint_id}", "saved")
+
+    def act() -> object:
+        data = parse(VerifyIn, {"version": _version(form), **values})
+        return complaints.verify(db, me.viewer, complaint_id, data)
+
+    return _act(request, db, me, complaint_id, "verify", values, act)

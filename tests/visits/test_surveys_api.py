@@ -289,3 +289,29 @@ def test_scope_of_answers_and_recovery(client, db):
         records=tasks,
         write=None,
     )
+
+
+def test_templates_api_is_for_administrators_and_names_bad_fields(client, db):
+    org = build_org(db)
+    [t] = client.get("/api/v1/surveys/templates", headers=org.headers["county_x"]).json()
+    body = {"empathy": {"zh_CN": "您的需要被理解了吗？", "en": "Were your needs understood?"}}
+    url = f"/api/v1/surveys/templates/{t['id']}"
+    assert client.patch(url, headers=org.headers["province"], json=body).status_code == 404
+    bad = {"empathy": {"zh_CN": "只有中文", "en": ""}}
+    r = client.patch(url, headers=org.headers["admin"], json=bad)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "empathy.en"
+    r = client.patch(url, headers=org.headers["admin"], json=body)
+    assert r.status_code == 200
+    assert r.json()["texts"]["empathy"] == body["empathy"]
+    assert r.json()["texts"]["reliability"] == t["texts"]["reliability"]  # the rest stays
+
+
+def test_phone_answers_stay_in_scope(client, db):
+    org = build_org(db)
+    customer = make_customer(db, org.county_y)
+    db.commit()
+    t = resolved_ticket(client, org.headers["admin"], customer.id)
+    [v] = visit_of(client, org.headers["admin"], t["id"])
+    url = f"/api/v1/return-visits/{v['id']}/survey-answer"
+    assert client.post(url, headers=org.headers["county_x"], json=answer()).status_code == 404
+    assert client.post(url, headers=org.headers["city_a"], json=answer()).status_code == 201

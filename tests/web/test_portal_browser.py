@@ -1,5 +1,6 @@
 """The customer portal in a real browser on a phone-sized screen: the invitation link, sign
-in and out, submitting a request with a file, following it and replying.
+in and out, submitting a request with a file and the category's custom field, following it
+and replying.
 
 Runs uvicorn in a thread on its own SQLite file (commits are real) and drives Debian's
 chromium through Playwright. Screenshots land in test-artifacts/.
@@ -25,9 +26,10 @@ from kefu.portal import service as portal
 from kefu.scope import SYSTEM
 from kefu.staff import service as staff_service
 from kefu.staff.schemas import StaffCreate
+from kefu.tickets import fields
 from kefu.tickets import service as tickets
 from kefu.tickets.models import Ticket
-from kefu.tickets.schemas import MessageIn
+from kefu.tickets.schemas import MessageIn, TicketFieldCreate
 from kefu.units import service as unit_service
 from kefu.units.schemas import UnitCreate
 from tests.factories import PASSWORD
@@ -98,6 +100,19 @@ def served(tmp_path: Path) -> Iterator[Served]:
         )
         made = portal.invite(s, SYSTEM, customer.id, contact.id)
         token = made.token
+        # The category asks for its machine's number (required of staff, not of customers).
+        fields.create_definition(
+            s,
+            SYSTEM,
+            TicketFieldCreate(
+                key="machine_no",
+                label_zh="设备编号",
+                label_en="Machine number",
+                type="text",
+                category_code="fault_repair",
+                required=True,
+            ),  # type: ignore[call-arg]
+        )
     app = create_app(settings, factory)
     try:
         with live_server(app) as base:
@@ -144,9 +159,12 @@ def test_invitation_sign_in_submit_follow_and_reply_on_a_phone(served: Served) -
             expect(page.get_by_role("heading", name="我的服务请求")).to_be_visible()
             expect(page.locator(".portal-who")).to_contain_text("西湖茶业有限公司")
 
-            # Submit a request with a photo.
+            # Submit a request with a photo; the category's own question appears on choosing it.
             page.get_by_role("link", name="新建请求").first.click()
+            expect(page.get_by_label("设备编号")).to_have_count(0)
             page.get_by_label("请求类别").select_option("fault_repair")
+            expect(page.get_by_label("设备编号")).to_be_visible()
+            page.get_by_label("设备编号").fill("FJ-2024-0031")
             page.get_by_label("主题").fill("茶叶分拣机不启动")
             page.get_by_label("说明").fill("按下电源键没有反应。\n指示灯不亮。")
             page.get_by_label("附件").set_input_files(str(upload))
@@ -166,6 +184,7 @@ def test_invitation_sign_in_submit_follow_and_reply_on_a_phone(served: Served) -
             with unit_of_work(served.factory) as s:  # type: ignore[arg-type]
                 agent = tickets.get_ticket(s, SYSTEM, ticket_id)
                 assert agent.channel == "portal"
+                assert agent.custom_fields == {"machine_no": "FJ-2024-0031"}
                 tickets.add_message(
                     s, SYSTEM, ticket_id, MessageIn(body="内部：可能是保险丝", internal=True)
                 )

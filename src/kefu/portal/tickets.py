@@ -28,10 +28,10 @@ from kefu.errors import Invalid, NotFound
 from kefu.i18n import N_
 from kefu.portal.schemas import PortalReply, PortalTicketIn
 from kefu.scope import Viewer, get_visible, visible
-from kefu.tickets import attachments, policy
+from kefu.tickets import attachments, fields, policy
 from kefu.tickets import queries as ticket_queries
 from kefu.tickets import service as tickets
-from kefu.tickets.models import Ticket, TicketAttachment, TicketEvent
+from kefu.tickets.models import Category, Ticket, TicketAttachment, TicketEvent, TicketField
 from kefu.tickets.schemas import TicketCreate
 
 SHOWN = ("created", "reply", "customer_reply", "state", "attachment")
@@ -164,8 +164,25 @@ def _mark_portal(session: Session, ticket: Ticket, attachment_id: int) -> None:
         ev.data = {**ev.data, "portal": True}
 
 
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """The custom field values a contact filled in: an empty input is no answer (a
+    customer's channel is asked no field, so an empty required one is not an error)."""
+    return {
+        k: v for k, v in values.items() if not (v is None or (isinstance(v, str) and not v.strip()))
+    }
+
+
+def request_fields(session: Session, viewer: Viewer, category_code: str) -> list[TicketField]:
+    """The custom fields a contact may fill for a category (none for an unknown one)."""
+    _contact(viewer)
+    if not category_code or session.get(Category, category_code) is None:
+        return []
+    return fields.fields_for(session, category_code)
+
+
 def submit(session: Session, viewer: Viewer, data: PortalTicketIn, files: list[File]) -> Ticket:
-    """A request from the portal, through the one intake of every channel."""
+    """A request from the portal, through the one intake of every channel; the category's
+    custom fields are checked there (a customer's channel need not fill them)."""
     _contact(viewer)
     customer_id = data.customer_id or viewer.customer_id or -1
     ticket = tickets.open_ticket(
@@ -180,6 +197,7 @@ def submit(session: Session, viewer: Viewer, data: PortalTicketIn, files: list[F
             subject=data.subject,
             description=as_html(data.description),
             channel="portal",
+            custom_fields=given(data.custom_fields),
         ),
         channel="portal",
     )

@@ -19,6 +19,7 @@ from kefu.portal.schemas import PortalReply, PortalTicketIn
 from kefu.tickets import attachments, policy
 from kefu.tickets import queries as ticket_queries
 from kefu.tickets.models import Category, Ticket
+from kefu.web import ticket_fields
 from kefu.web.common import Db, Form, parse, redirect, text, url_with
 from kefu.web.portal import Contactee, ContactForm, CurrentContact, page
 
@@ -101,41 +102,60 @@ def _new_page(
         "customer_options": [(c.id, c.name) for c in customers] if len(customers) > 1 else [],
         "max_mb": attachments.max_bytes() // (1024 * 1024),
         "max_files": MAX_FILES,
+        **_fields_ctx(db, who, str(form["category_code"])),
     }
     return page(request, "portal/new.html", ctx, status=status)
 
 
+def _fields_ctx(db: Session, who: Contactee, category_code: str) -> dict[str, Any]:
+    """The chosen category's custom fields, as the form shows them (never required here)."""
+    return {"cf_views": ticket_fields.views(portal.request_fields(db, who.viewer, category_code))}
+
+
+FORM_FIELDS = ("customer_id", "category_code", "subject", "description")
+
+
 @router.get("/portal/tickets/new")
 def new_request(request: Request, who: CurrentContact, db: Db) -> Response:
-    form = Form(
-        {
-            "customer_id": who.viewer.customer_id,
-            "category_code": "",
-            "subject": "",
-            "description": "",
-        },
-        key="new",
-    )
-    return _new_page(request, db, who, form)
+    # Without JavaScript, "Show the questions" sends the form here by GET: keep what was typed.
+    p = request.query_params
+    values: dict[str, Any] = {name: (p.get(name) or "")[:20_000] for name in FORM_FIELDS}
+    values["customer_id"] = values["customer_id"] or who.viewer.customer_id
+    return _new_page(request, db, who, Form(values, key="new"))
+
+
+@router.get("/portal/tickets/new/fields")
+def new_request_fields(request: Request, who: CurrentContact, db: Db) -> Response:
+    """The fields of the chosen category: the form's fragment when the category changes."""
+    code = (request.query_params.get("category_code") or "")[:40]
+    ctx = {"form": Form({}, key="new"), **_fields_ctx(db, who, code)}
+    return page(request, "portal/new_fields.html", ctx, fragment="request_fields")
 
 
 @router.post("/portal/tickets/new")
 def submit(request: Request, who: CurrentContact, db: Db, form: ContactForm) -> Response:
-    values = {
-        name: text(form, name)
-        for name in ("customer_id", "category_code", "subject", "description")
-    }
+    values = {name: text(form, name) for name in FORM_FIELDS}
+    # Only the inputs of the chosen category count (the page may still show another's
+    # when the category changed without JavaScript).
+    asked = {f.key for f in portal.request_fields(db, who.viewer, values["category_code"])}
+    custom = {k: v for k, v in ticket_fields.posted_values(form).items() if k in asked}
     try:
         with db.begin_nested():
             raw = values["customer_id"]
             data = parse(
                 PortalTicketIn,
-                {**values, "customer_id": int(raw) if raw.isdigit() else None},
+                {
+                    **values,
+                    "customer_id": int(raw) if raw.isdigit() else None,
+                    "custom_fields": custom,
+                },
             )
             ticket = portal.submit(db, who.viewer, data, uploads(form))
     except Invalid as exc:
         db.expire_all()
-        return _new_page(request, db, who, Form(values, exc.errors, key="new"), status=422)
+        shown = {**values, **{ticket_fields.input_name(k): v for k, v in custom.items()}}
+        bad = Form(shown, ticket_fields.web_errors(exc.errors), key="new")
+        return _new_page(request, db, who, bad, status=422)
     return redirect(request, f"/portal/tickets/{ticket.id}", "created")
 
 

@@ -4,16 +4,25 @@
 Dovecot runs from a private directory with its own configuration, as the current user —
 or, under root, with the mail processes as `nobody` (dovecot refuses to serve mail as root).
 Each test makes its own IMAP user, so tests never see each other's mail.
+
+Dovecot's life is tied to the process that started it (a pytest process or xdist worker,
+the benchmark): its master runs in the foreground (`-F`) as our child, and the kernel sends
+it SIGKILL when we die (Linux `PR_SET_PDEATHSIG`), however we die — a killed test run, a
+crashed worker — and its own processes exit when their master is gone. A normal end stops
+it at teardown, and at interpreter exit if teardown never ran.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import datetime as dt
 import imaplib
 import ipaddress
 import os
 import pwd
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -33,6 +42,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Looked up here, in the parent: between fork and exec the child only calls it.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _tie_to(parent: int) -> None:
+    """Run in the child between fork and exec: SIGKILL when the parent dies — and exit at
+    once if it died before this call (then the child was already re-parented)."""
+    if _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        os._exit(126)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def free_port() -> int:
@@ -84,6 +105,7 @@ class Dovecot:
     cert: Path
     password: str
     users: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def start(cls) -> Dovecot:
@@ -148,24 +170,38 @@ service anvil {{
 }}
 """
         )
-        subprocess.run([DOVECOT, "-c", str(root / "dovecot.conf")], check=True)
-        server = cls(root, port, tls_port, cert, password)
+        parent = os.getpid()
+        process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(root / "dovecot.conf")],
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: _tie_to(parent),
+        )
+        server = cls(root, port, tls_port, cert, password, process=process)
+        atexit.register(server.stop)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
                 return server
             except OSError:
                 time.sleep(0.1)
+        log = root / "dovecot.log"
+        detail = log.read_text() if log.exists() else f"exit status {process.poll()}"
         server.stop()
-        raise RuntimeError("dovecot did not start: " + (root / "dovecot.log").read_text())
+        raise RuntimeError("dovecot did not start: " + detail)
 
     def stop(self) -> None:
-        subprocess.run(
-            [DOVECOT, "-c", str(self.root / "dovecot.conf"), "stop"],
-            check=False,
-            capture_output=True,
-        )
+        """Stop our dovecot (and only ours: by the pid we started) and remove its files."""
+        process, self.process = self.process, None
+        if process is not None and process.poll() is None:
+            process.terminate()  # the master stops its own processes
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def add_user(self, name: str | None = None) -> tuple[str, str]:

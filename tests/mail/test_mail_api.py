@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from kefu import crypto
 from kefu.audit.models import AuditEntry
-from kefu.mail import crypto
 from kefu.mail import service as mail
 from kefu.mail.models import InboundMail, Mailbox
 from kefu.mail.schemas import MailboxCreate
@@ -56,7 +56,8 @@ def test_admin_creates_a_mailbox_and_the_password_never_shows(client, db):
     assert "imap_password" not in out and r.headers["Location"].endswith(f"/mailboxes/{out['id']}")
     stored = db.get(Mailbox, out["id"])
     assert (
-        "p@ss" not in stored.imap_password and crypto.decrypt(stored.imap_password) == "p@ss 密码"
+        "p@ss" not in stored.imap_password
+        and crypto.decrypt(stored.imap_password, crypto.MAILBOX_PASSWORD) == "p@ss 密码"
     )
     # Same address again, bad host, unknown category: refused, naming the field.
     r = client.post("/api/v1/mailboxes", headers=admin, json=body)
@@ -74,7 +75,10 @@ def test_admin_creates_a_mailbox_and_the_password_never_shows(client, db):
     )
     assert r.status_code == 200
     db.expire_all()
-    assert crypto.decrypt(db.get(Mailbox, out["id"]).imap_password) == "new one"
+    assert (
+        crypto.decrypt(db.get(Mailbox, out["id"]).imap_password, crypto.MAILBOX_PASSWORD)
+        == "new one"
+    )
     audits = db.scalars(select(AuditEntry).where(AuditEntry.object_type == "mailbox")).all()
     assert [a.action for a in audits] == ["mailbox.create", "mailbox.update"]
     assert all("p@ss" not in str(a.changes) and "new one" not in str(a.changes) for a in audits)
@@ -89,7 +93,7 @@ def test_another_secret_key_cannot_read_the_password(db, settings):
         import pytest
 
         with pytest.raises(crypto.SecretUnreadable):
-            crypto.decrypt(box.imap_password)
+            crypto.decrypt(box.imap_password, crypto.MAILBOX_PASSWORD)
     finally:
         use_settings(settings)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kefu.mail import crypto
+from kefu import crypto
 from kefu.mail import service as mail
 from kefu.mail.models import InboundMail, Mailbox
 from kefu.mail.schemas import MailboxCreate
@@ -42,7 +42,7 @@ def test_admin_adds_and_edits_a_mailbox(client, db):
     assert "秘密" not in bad.text  # the password is never echoed back
     assert post(client, "/mailboxes", {**FORM, "unit_id": str(unit.id)}).status_code == 303
     box = db.scalar(select(Mailbox).where(Mailbox.address == "kf@kefu.example.cn"))
-    assert crypto.decrypt(box.imap_password) == "秘密 secret"
+    assert crypto.decrypt(box.imap_password, crypto.MAILBOX_PASSWORD) == "秘密 secret"
     listing = client.get("/mailboxes").text
     assert "kf@kefu.example.cn" in listing and "秘密" not in listing
 
@@ -52,7 +52,10 @@ def test_admin_adds_and_edits_a_mailbox(client, db):
     assert post(client, f"/mailboxes/{box.id}", changed).status_code == 303
     db.expire_all()
     box = db.get(Mailbox, box.id)
-    assert box.name == "新名字" and crypto.decrypt(box.imap_password) == "秘密 secret"
+    assert (
+        box.name == "新名字"
+        and crypto.decrypt(box.imap_password, crypto.MAILBOX_PASSWORD) == "秘密 secret"
+    )
 
 
 def test_mailbox_pages_are_404_for_others(client, db):

@@ -33,6 +33,7 @@ from urllib.parse import quote_plus
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kefu import crypto
 from kefu.channels import http
 from kefu.channels.base import (
     Context,
@@ -45,7 +46,6 @@ from kefu.channels.base import (
 )
 from kefu.channels.models import ChatRobot
 from kefu.channels.policy import http_outcome
-from kefu.channels.secretbox import open_
 from kefu.channels.topics import ESCALATIONS, TOPICS
 from kefu.config import get_settings
 from kefu.i18n import N_, format_datetime, set_locale, translations
@@ -174,7 +174,9 @@ class RobotChannel:
             raise PermanentError("the robot was deleted")
         if not robot["active"]:
             raise PermanentError("the robot is disabled")
-        secret = open_(robot["secret"]) if robot["secret"] else None
+        secret = (
+            crypto.decrypt(robot["secret"], crypto.INTEGRATION_SECRET) if robot["secret"] else None
+        )
         title, text = card(job.event, robot["locale"], robot["unit"], robot["tz"])
         url, body = request(robot["kind"], robot["url"], secret, title, text, job.event.topic)
         settings = get_settings()

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from kefu import crypto
 from kefu.audit.service import record
 from kefu.channels import http
 from kefu.channels.base import channels, default_on
@@ -28,7 +29,6 @@ from kefu.channels.schemas import (
     WebhookIn,
     WebhookUpdate,
 )
-from kefu.channels.secretbox import open_, seal
 from kefu.channels.topics import TOPICS
 from kefu.clock import now
 from kefu.config import get_settings
@@ -83,7 +83,7 @@ def get_webhook(session: Session, viewer: Viewer, webhook_id: int) -> WebhookSub
 
 
 def webhook_secret(sub: WebhookSubscription) -> str:
-    return open_(sub.secret)
+    return crypto.decrypt(sub.secret, crypto.INTEGRATION_SECRET)
 
 
 def create_webhook(
@@ -96,7 +96,7 @@ def create_webhook(
         name=data.name.strip(),
         url=_check_url(data.url),
         topics=_check_topics(data.topics),
-        secret=seal(secret),
+        secret=crypto.encrypt(secret, crypto.INTEGRATION_SECRET),
         is_active=data.is_active,
         created_by=viewer.username,
         created_at=now(),
@@ -139,7 +139,7 @@ def update_webhook(
 def rotate_webhook_secret(session: Session, viewer: Viewer, webhook_id: int) -> str:
     sub = get_webhook(session, viewer, webhook_id)
     secret = "whsec_" + secrets.token_urlsafe(32)
-    sub.secret = seal(secret)
+    sub.secret = crypto.encrypt(secret, crypto.INTEGRATION_SECRET)
     sub.updated_at = now()
     record(session, viewer, "webhook.rotate_secret", "webhook", sub.id, {})
     session.flush()
@@ -399,7 +399,7 @@ def get_robot(session: Session, viewer: Viewer, robot_id: int) -> ChatRobot:
 def _robot_secret(kind: str, secret: str | None) -> str | None:
     if kind in ("dingtalk", "feishu") and not secret:
         raise Invalid.field("secret", N_("DingTalk and Feishu robots need their signing secret."))
-    return seal(secret) if secret else None
+    return crypto.encrypt(secret, crypto.INTEGRATION_SECRET) if secret else None
 
 
 def create_robot(session: Session, viewer: Viewer, data: RobotIn) -> ChatRobot:
@@ -441,7 +441,7 @@ def update_robot(session: Session, viewer: Viewer, robot_id: int, data: RobotUpd
     changes: dict[str, Any] = {}
     secret = fields.pop("secret", None)
     if secret:
-        robot.secret = seal(secret)
+        robot.secret = crypto.encrypt(secret, crypto.INTEGRATION_SECRET)
         changes["secret"] = {"before": "…", "after": "…"}
     if fields.get("url") is not None:
         fields["url"] = _check_url(fields["url"])
@@ -474,4 +474,4 @@ def delete_robot(session: Session, viewer: Viewer, robot_id: int) -> None:
 
 
 def robot_secret(robot: ChatRobot) -> str | None:
-    return open_(robot.secret) if robot.secret else None
+    return crypto.decrypt(robot.secret, crypto.INTEGRATION_SECRET) if robot.secret else None

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kefu import crypto
 from kefu.channels import http
 from kefu.channels.base import (
     Context,
@@ -34,7 +35,6 @@ from kefu.channels.base import (
 )
 from kefu.channels.models import WebhookSubscription
 from kefu.channels.policy import http_outcome
-from kefu.channels.secretbox import open_
 from kefu.config import get_settings
 
 SCHEMA = "kefu.event/1"
@@ -114,7 +114,7 @@ class WebhookChannel:
             "Idempotency-Key": job.key,
             "Kefu-Attempt": str(job.attempt),
             "Kefu-Timestamp": str(ts),
-            "Kefu-Signature": sign(open_(sealed), ts, payload),
+            "Kefu-Signature": sign(crypto.decrypt(sealed, crypto.INTEGRATION_SECRET), ts, payload),
         }
         answer = http.post(
             url,

@@ -55,7 +55,7 @@ class Mailbox(Base):
     imap_port: Mapped[int] = mapped_column(Integer, default=993)
     imap_security: Mapped[str] = mapped_column(String(10), default="tls")
     imap_user: Mapped[str] = mapped_column(String(254))
-    imap_password: Mapped[str] = mapped_column(String(1000))  # Fernet token (mail.crypto)
+    imap_password: Mapped[str] = mapped_column(String(1000))  # Fernet token (kefu.crypto)
     imap_folder: Mapped[str] = mapped_column(String(200), default="INBOX")
     is_active: Mapped[bool] = mapped_column(default=True)
     # A worker holds the mailbox until this instant while it fetches, so two workers never

@@ -17,13 +17,14 @@ from pathlib import Path
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from kefu import crypto
 from kefu.audit.service import diff, record, snapshot
 from kefu.clock import now
 from kefu.config import get_settings
 from kefu.customers.models import Contact
 from kefu.errors import Forbidden, Invalid, NotFound
 from kefu.i18n import N_
-from kefu.mail import crypto, parse, threads
+from kefu.mail import parse, threads
 from kefu.mail.models import InboundMail, Mailbox
 from kefu.mail.schemas import AssignIn, MailboxCreate, MailboxUpdate
 from kefu.notifications.service import notify
@@ -91,7 +92,7 @@ def create_mailbox(session: Session, viewer: Viewer, data: MailboxCreate) -> Mai
     at = now()
     box = Mailbox(
         **data.model_dump(exclude={"imap_password"}),
-        imap_password=crypto.encrypt(data.imap_password),
+        imap_password=crypto.encrypt(data.imap_password, crypto.MAILBOX_PASSWORD),
         created_at=at,
         updated_at=at,
     )
@@ -130,7 +131,7 @@ def update_mailbox(
         setattr(box, name, value)
     changes = diff(before, snapshot(box, MAILBOX_FIELDS))
     if password:
-        box.imap_password = crypto.encrypt(password)
+        box.imap_password = crypto.encrypt(password, crypto.MAILBOX_PASSWORD)
         box.last_error = None
         changes["imap_password"] = {"before": "***", "after": "***"}  # never the secret
     if changes:
@@ -142,7 +143,7 @@ def update_mailbox(
 
 def password_of(box: Mailbox) -> str:
     """The mailbox's IMAP password in clear (for the worker's login only)."""
-    return crypto.decrypt(box.imap_password)
+    return crypto.decrypt(box.imap_password, crypto.MAILBOX_PASSWORD)
 
 
 # --- the worker's claims --------------------------------------------------------------------

@@ -5,7 +5,8 @@ owned by one county), a contact with a portal account for each — G's contact a
 administrator, plus a plain contact of G — and a ticket for each customer. `check_contacts()`
 then proves, for portal pages, that each contact lists exactly the tickets of their
 customer (the group administrator also the branches'), gets 404 for every other ticket's
-page, and 404 for every write to it.
+page, and 404 for every write to it. `check_contacts_api()` proves the same for the contact
+API under /api/v1/portal, signed in with a contact token.
 """
 
 from __future__ import annotations
@@ -171,4 +172,57 @@ def check_contacts(
             if want == 404:
                 for suffix, data in writes:
                     w = portal_post(client, f"/portal/tickets/{tid}/{suffix}", data)
+                    assert w.status_code == 404, f"{key} POST {tid}/{suffix}: {w.status_code}"
+
+
+# --- the contact API (/api/v1/portal) --------------------------------------------------------
+
+API = "/api/v1/portal"
+
+
+def api_token(client: TestClient, login: str, password: str = PORTAL_PASSWORD) -> dict[str, str]:
+    """Sign a contact in to the contact API; the Authorization header to send."""
+    r = client.post(f"{API}/token", json={"login": login, "password": password})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def api_listed(client: TestClient, headers: dict[str, str], show: str = "all") -> set[int]:
+    """Every ticket id the contact API lists, following its cursor."""
+    found: set[int] = set()
+    params: dict[str, Any] = {"show": show, "limit": 3}
+    for _ in range(100):
+        r = client.get(f"{API}/tickets", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        found |= {item["id"] for item in body["items"]}
+        if not body["next_cursor"]:
+            return found
+        params["cursor"] = body["next_cursor"]
+    raise AssertionError("pagination never ended")
+
+
+def check_contacts_api(
+    client: TestClient,
+    cs: Customers,
+    *,
+    reads: tuple[str, ...] = ("", "/attachments"),
+    writes: tuple[tuple[str, dict[str, Any]], ...] = (),
+) -> None:
+    """Through the contact API: each contact lists exactly their tickets, reads every other
+    ticket (and its files) as 404 and every write to it as 404."""
+    for key, login in cs.logins.items():
+        headers = api_token(client, login)
+        expected = cs.expected(key)
+        assert api_listed(client, headers) == expected, key
+        for tid in cs.tickets:
+            want = 200 if tid in expected else 404
+            for suffix in reads:
+                got = client.get(f"{API}/tickets/{tid}{suffix}", headers=headers)
+                assert got.status_code == want, f"{key} GET {tid}{suffix}: {got.status_code}"
+                if want == 404:
+                    assert got.headers["content-type"].startswith("application/problem+json")
+            if want == 404:
+                for suffix, data in writes:
+                    w = client.post(f"{API}/tickets/{tid}/{suffix}", json=data, headers=headers)
                     assert w.status_code == 404, f"{key} POST {tid}/{suffix}: {w.status_code}"

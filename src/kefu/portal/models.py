@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from kefu.clock import now
@@ -40,14 +40,21 @@ class PortalAccount(Base):
 
 
 class PortalSession(Base):
-    """A signed-in browser of a contact; separate from staff sessions (own cookie, own CSRF)."""
+    """A signed-in contact; separate from staff sessions and tokens.
+
+    kind `browser`: the portal's pages (the `kefu_portal` cookie and its own CSRF token);
+    kind `api`: a Bearer token of the contact API `/api/v1/portal` (from
+    `POST /api/v1/portal/token`). Each opens only its own door: a token in the cookie, or
+    the cookie's secret as a token, signs nobody in."""
 
     __tablename__ = "portal_sessions"
+    __table_args__ = (CheckConstraint("kind IN ('browser', 'api')", name="kind"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the secret
     account_id: Mapped[int] = mapped_column(
         ForeignKey("portal_accounts.id", ondelete="CASCADE"), index=True
     )
+    kind: Mapped[str] = mapped_column(String(10), default="browser", server_default="browser")
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -33,6 +33,8 @@ from kefu.portal.schemas import SetPassword
 from kefu.scope import Viewer
 
 CHANNEL = "portal"
+BROWSER, API = "browser", "api"  # the kinds of portal session
+TOKEN_PREFIX = "kefuc_"  # contact API tokens (staff tokens start "kefu_")
 WRONG_LOGIN = N_("Wrong e-mail address, phone or password.")
 LOCKED = N_(
     "This account is locked after repeated failed sign-ins; "
@@ -299,27 +301,83 @@ def start_session(
     user_agent: str | None,
     request_id: str | None = None,
 ) -> str:
-    """A new portal session; returns the cookie value."""
+    """A new portal session of a browser; returns the cookie value."""
     secret = secrets.token_urlsafe(32)
-    session.add(
-        PortalSession(
-            id=auth.digest(secret),
-            account_id=account.id,
-            csrf_token=secrets.token_urlsafe(32),
-            created_at=now(),
-            expires_at=now() + timedelta(hours=get_settings().session_hours),
-            remote_addr=remote_addr,
-            user_agent=(user_agent or "")[:300],
-        )
+    _signed_in(
+        session,
+        account,
+        secret,
+        BROWSER,
+        now() + timedelta(hours=get_settings().session_hours),
+        remote_addr=remote_addr,
+        user_agent=user_agent,
+        request_id=request_id,
     )
+    return secret
+
+
+def issue_token(
+    session: Session,
+    account: PortalAccount,
+    *,
+    remote_addr: str | None,
+    user_agent: str | None,
+    request_id: str | None = None,
+) -> tuple[str, PortalSession]:
+    """A Bearer token of the contact API (a portal session of kind `api`), valid for
+    `KEFU_ACCESS_TOKEN_MINUTES` like a staff access token; the plain value is returned once
+    and only its SHA-256 is kept."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = _signed_in(
+        session,
+        account,
+        plain,
+        API,
+        now() + timedelta(minutes=get_settings().access_token_minutes),
+        remote_addr=remote_addr,
+        user_agent=user_agent,
+        request_id=request_id,
+    )
+    return plain, row
+
+
+def _signed_in(
+    session: Session,
+    account: PortalAccount,
+    secret: str,
+    kind: str,
+    expires_at: datetime,
+    *,
+    remote_addr: str | None,
+    user_agent: str | None,
+    request_id: str | None,
+) -> PortalSession:
+    row = PortalSession(
+        id=auth.digest(secret),
+        account_id=account.id,
+        kind=kind,
+        csrf_token=secrets.token_urlsafe(32),  # used by browsers only
+        created_at=now(),
+        expires_at=expires_at,
+        remote_addr=remote_addr,
+        user_agent=(user_agent or "")[:300],
+    )
+    session.add(row)
     contact, customer = session.execute(
         select(Contact, Customer)
         .join(Customer, Customer.id == Contact.customer_id)
         .where(Contact.id == account.contact_id)
     ).one()
     viewer = contact_viewer(contact, customer, request_id=request_id, remote_addr=remote_addr)
-    record(session, viewer, "portal.login", "contact", contact.id)
-    return secret
+    record(
+        session,
+        viewer,
+        "portal.login",
+        "contact",
+        contact.id,
+        {"kind": {"before": None, "after": kind}} if kind == API else None,
+    )
+    return row
 
 
 @dataclass
@@ -331,9 +389,15 @@ class Signed:
 
 
 def session_viewer(
-    session: Session, secret: str, *, request_id: str | None = None, remote_addr: str | None = None
+    session: Session,
+    secret: str,
+    *,
+    kind: str = BROWSER,
+    request_id: str | None = None,
+    remote_addr: str | None = None,
 ) -> Signed | None:
-    """The signed-in contact of a portal session, in one query; None when it ended."""
+    """The signed-in contact of a portal session of this kind (a browser's cookie, an API
+    client's Bearer token), in one query; None when it ended."""
     row = session.execute(
         select(PortalSession, Contact, Customer)
         .join(PortalAccount, PortalAccount.id == PortalSession.account_id)
@@ -341,6 +405,7 @@ def session_viewer(
         .join(Customer, Customer.id == Contact.customer_id)
         .where(
             PortalSession.id == auth.digest(secret),
+            PortalSession.kind == kind,
             PortalSession.expires_at > now(),
             Contact.portal_access.is_(True),
         )
@@ -352,8 +417,13 @@ def session_viewer(
     return Signed(viewer, web_session, contact, customer)
 
 
-def end_session(session: Session, secret: str) -> None:
-    session.execute(delete(PortalSession).where(PortalSession.id == auth.digest(secret)))
+def end_session(session: Session, secret: str, kind: str = BROWSER) -> None:
+    """Sign out: the browser's session, or the API token, ends at once."""
+    session.execute(
+        delete(PortalSession).where(
+            PortalSession.id == auth.digest(secret), PortalSession.kind == kind
+        )
+    )
 
 
 def set_locale(session: Session, viewer: Viewer, locale: str) -> None:

@@ -37,6 +37,15 @@ from kefu.tickets.schemas import TicketCreate
 SHOWN = ("created", "reply", "customer_reply", "state", "attachment")
 CUSTOMER_SIDE = ("created", "customer_reply")
 FILTERS = ("open", "resolved", "closed", "all")
+# The customer's words for the states (the codes stay English in the database).
+STATES = {
+    "new": N_("Request received"),
+    "open": N_("In progress"),
+    "pending": N_("Waiting for your answer"),
+    "on_hold": N_("In progress"),
+    "resolved": N_("Resolved — please confirm"),
+    "closed": N_("Closed"),
+}
 File = tuple[str, bytes]  # (name, content)
 
 
@@ -67,6 +76,11 @@ def get_request(
 ) -> Ticket:
     _contact(viewer)
     return get_visible(session, Ticket, ticket_id, viewer, for_update=for_update)
+
+
+def may_reopen(ticket: Ticket) -> bool:
+    """A resolved request the contact may still reopen (within the window)."""
+    return ticket.state == "resolved" and policy.may_reopen(ticket.resolved_at, now())
 
 
 def customers_for(session: Session, viewer: Viewer) -> list[Customer]:

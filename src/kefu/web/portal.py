@@ -73,7 +73,13 @@ class Contactee:
 def signed_in_contact(request: Request, db: Db) -> Contactee | None:
     secret = request.cookies.get(PORTAL_COOKIE)
     ctx = request_context(request)
-    found = portal.session_viewer(db, secret, **ctx) if secret else None
+    found = (
+        portal.session_viewer(
+            db, secret, request_id=ctx["request_id"], remote_addr=ctx["remote_addr"]
+        )
+        if secret
+        else None
+    )
     if found is None:
         return None
     # Plain values: error pages render after the request's session has closed.

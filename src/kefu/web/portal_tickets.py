@@ -10,13 +10,12 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
-from kefu.clock import now
 from kefu.errors import Invalid
 from kefu.i18n import N_, get_locale
 from kefu.pagination import paginate
 from kefu.portal import tickets as portal
 from kefu.portal.schemas import PortalReply, PortalTicketIn
-from kefu.tickets import attachments, policy
+from kefu.tickets import attachments
 from kefu.tickets import queries as ticket_queries
 from kefu.tickets.models import Category, Ticket
 from kefu.web import ticket_fields
@@ -27,15 +26,7 @@ router = APIRouter()
 
 PAGE_SIZE = 20
 MAX_FILES = 5
-# The customer's words for the states (the codes stay English in the database).
-STATES = {
-    "new": N_("Request received"),
-    "open": N_("In progress"),
-    "pending": N_("Waiting for your answer"),
-    "on_hold": N_("In progress"),
-    "resolved": N_("Resolved — please confirm"),
-    "closed": N_("Closed"),
-}
+STATES = portal.STATES  # the customer's words for the states
 FILTER_LABELS = {
     "open": N_("Open"),
     "resolved": N_("To confirm"),
@@ -176,7 +167,7 @@ def _ticket_page(
         "customer": next(
             (c for c in portal.customers_for(db, who.viewer) if c.id == ticket.customer_id), None
         ),
-        "may_reopen": ticket.state == "resolved" and policy.may_reopen(ticket.resolved_at, now()),
+        "may_reopen": portal.may_reopen(ticket),
         "reply_form": forms.get("reply_form") or Form({"body": ""}, key="reply"),
         "reopen_form": forms.get("reopen_form") or Form({"body": ""}, key="reopen"),
         "state_form": forms.get("state_form") or Form({}, key="state"),

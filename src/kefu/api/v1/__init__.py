@@ -17,6 +17,7 @@ from kefu.api.v1 import (
     mail,
     notices,
     phrases,
+    portal,
     problems,
     reports,
     return_visits,
@@ -74,6 +75,7 @@ def create_api() -> FastAPI:
         webhooks,
         robots,
         notices,
+        portal,
     ):
         api.include_router(module.router)
     api.include_router(customers.industries_router)

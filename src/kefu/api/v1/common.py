@@ -60,7 +60,8 @@ def idempotent_create(
         body, location = create()
         return created(request, body, location)
     key = idem.check_key(key)
-    principal = str(viewer.staff_id)
+    # A contact's keys are their own (a contact has no staff id).
+    principal = f"contact:{viewer.contact_id}" if viewer.is_contact else str(viewer.staff_id)
     endpoint = f"{request.method} {request.url.path}"
     digest = idem.fingerprint(payload.model_dump(mode="json"))
     stored = idem.find(db, principal, endpoint, key, digest)

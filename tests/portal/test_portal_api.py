@@ -16,7 +16,7 @@ from kefu.portal.models import PortalSession
 from kefu.scope import SYSTEM
 from kefu.tickets import attachments
 from kefu.tickets import service as tickets
-from kefu.tickets.models import Ticket, TicketEvent, TicketFieldValue
+from kefu.tickets.models import Ticket, TicketAttachment, TicketEvent, TicketFieldValue
 from kefu.tickets.schemas import MessageIn
 from tests.contact_matrix import (
     API,
@@ -165,6 +165,7 @@ def test_staff_and_contact_credentials_never_cross(app, client, db):
         ("POST", f"{API}/tickets/{tid}/confirm"),
         ("POST", f"{API}/tickets/{tid}/reopen"),
         ("POST", f"{API}/tickets"),
+        ("POST", f"{API}/tickets/{tid}/attachments"),
         ("DELETE", f"{API}/token"),
     ):
         r = client.request(method, url, headers=staff_headers, json={})
@@ -346,3 +347,60 @@ def test_the_openapi_document_describes_the_contact_api(client):
     assert "contact" in paths["/portal/tickets"]["get"]["description"]
     post = paths["/portal/tickets"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in post["parameters"]}
+
+
+def test_share_a_file(client, db, settings):
+    cs = build_customers(db)
+    tid = mine(cs)
+    theirs = next(t for t, c in cs.tickets.items() if c.id == cs.group.id)
+    headers = api_token(client, cs.logins["stranger"])
+    r = client.post(
+        f"{API}/tickets/{tid}/attachments",
+        files={"file": ("铭牌.png", PNG, "image/png")},
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (
+        r.headers["location"]
+        == body["url"]
+        == (f"/api/v1/portal/tickets/{tid}/attachments/{body['id']}")
+    )
+    assert client.get(body["url"], headers=headers).content == PNG
+    detail = client.get(f"{API}/tickets/{tid}", headers=headers).json()
+    assert detail["state"] == "new"  # a file alone changes no state
+    shared = [e for e in detail["timeline"] if e["kind"] == "file"]
+    assert [(e["file"]["filename"], e["from_customer"]) for e in shared] == [("铭牌.png", True)]
+    # Out of scope: 404, nothing stored; bad kinds and closed requests: 422 naming file.
+    count = db.scalar(select(func.count()).select_from(TicketAttachment))
+    away = client.post(
+        f"{API}/tickets/{theirs}/attachments",
+        files={"file": ("x.png", PNG, "image/png")},
+        headers=headers,
+    )
+    assert away.status_code == 404
+    lie = client.post(
+        f"{API}/tickets/{tid}/attachments",
+        files={"file": ("说明.pdf", PNG, "application/pdf")},
+        headers=headers,
+    )
+    assert lie.status_code == 422 and lie.json()["errors"][0]["field"] == "file"
+    tickets.change_state(db, SYSTEM, db.get(Ticket, tid), "resolved")
+    tickets.change_state(db, SYSTEM, db.get(Ticket, tid), "closed")
+    db.commit()
+    closed = client.post(
+        f"{API}/tickets/{tid}/attachments",
+        files={"file": ("再来.png", PNG, "image/png")},
+        headers=headers,
+    )
+    assert closed.status_code == 422 and closed.json()["errors"][0]["field"] == "file"
+    db.expire_all()
+    assert db.scalar(select(func.count()).select_from(TicketAttachment)) == count
+    staff = token_for(db, make_staff(db, cs.unit, "agent_y", roles=["admin"]))
+    other = next(t for t, c in cs.tickets.items() if c.id == cs.stranger.id and t != tid)
+    refused = client.post(
+        f"{API}/tickets/{other}/attachments",
+        files={"file": ("x.png", PNG, "image/png")},
+        headers=staff,
+    )
+    assert refused.status_code == 401

@@ -159,10 +159,26 @@ def open_file(
     return row, path
 
 
-def _attach(session: Session, viewer: Viewer, ticket: Ticket, files: list[File]) -> None:
+def _attach(
+    session: Session, viewer: Viewer, ticket: Ticket, files: list[File]
+) -> list[TicketAttachment]:
+    rows = []
     for name, data in files:
         row = attachments.add_attachment(session, viewer, ticket.id, name, data, public=True)
         _mark_portal(session, ticket, row.id)
+        rows.append(row)
+    return rows
+
+
+def share_files(
+    session: Session, viewer: Viewer, ticket_id: int, files: list[File]
+) -> list[TicketAttachment]:
+    """The contact shares files on a request that is not closed (the contact API; the pages
+    send files with a reply). The state does not change: a file alone asks nothing."""
+    ticket = get_request(session, viewer, ticket_id, for_update=True)
+    if ticket.state == "closed":
+        raise Invalid.field("file", N_("This request is closed; submit a new one instead."))
+    return _attach(session, viewer, ticket, files)
 
 
 def _mark_portal(session: Session, ticket: Ticket, attachment_id: int) -> None:

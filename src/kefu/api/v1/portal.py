@@ -1,6 +1,6 @@
 """/api/v1/portal: the contact API — what a signed-in contact does in the portal's pages, as
-JSON: list their requests, follow one's public timeline, submit, reply, confirm, reopen, and
-download shared files.
+JSON: list their requests, follow one's public timeline, submit, reply, confirm, reopen, share
+files and download shared ones.
 
 A contact authenticates with their portal sign-in (e-mail address or mobile phone, and the
 password set through the invitation link): `POST /portal/token` answers a short-lived Bearer
@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from kefu.portal import service as accounts
 from kefu.portal import tickets as portal
 from kefu.portal.schemas import PortalReply, PortalTicketIn
 from kefu.scope import Viewer
+from kefu.tickets import attachments
 from kefu.tickets import queries as ticket_queries
 from kefu.tickets.models import Ticket, TicketAttachment
 from kefu.validation import Input
@@ -439,6 +440,26 @@ def reopen(
     _speak(request)
     ticket = portal.reopen(db, viewer, ticket_id, body)
     return _detail(request, db, viewer, ticket)
+
+
+@router.post(
+    "/tickets/{ticket_id}/attachments",
+    status_code=201,
+    response_model=FileOut,
+    summary="Share a file on a request (multipart `file`)",
+    description=AUTH + " The attachment checks of every channel apply (size limit, kind by "
+    "content, a name that matches it: 422 naming `file`); a closed request is refused. The "
+    "request's state does not change; the team sees the file in the timeline.",
+)
+def upload(
+    ticket_id: int, request: Request, file: UploadFile, viewer: CurrentContact, db: Db
+) -> JSONResponse:
+    portal.get_request(db, viewer, ticket_id)  # out of scope: 404 before reading the upload
+    # At most one byte past the limit, so an oversized upload costs no more memory.
+    data = file.file.read(attachments.max_bytes() + 1)
+    row = portal.share_files(db, viewer, ticket_id, [(file.filename or "", data)])[0]
+    body = _file(request, row)
+    return created(request, body, body.url)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from kefu import __version__
 from kefu.api.v1 import create_api
+from kefu.api.v1.ticket_intake import IntakeQueue
 from kefu.config import Settings, get_settings, use_settings
 from kefu.db import make_engine, make_sessionmaker
 from kefu.i18n.middleware import LocaleMiddleware
@@ -35,6 +36,7 @@ def create_app(
     app.state.sessionmaker = session_factory
     api = create_api()
     api.state.sessionmaker = session_factory
+    api.state.intake = IntakeQueue(session_factory)  # the ticket intake's group commit
     app.mount("/api/v1", api)
     app.add_middleware(LocaleMiddleware)
     app.add_middleware(RequestIdMiddleware)

@@ -8,8 +8,8 @@ entry of an old key is simply never asked for again. Nothing here is ever writte
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -41,3 +41,46 @@ def clear_all() -> None:
     """Forget every entry (tests that roll back and reuse ids; a restored database)."""
     for cache in _ALL:
         cache.clear()
+
+
+# --- read once per batch ----------------------------------------------------------------------
+# A batch of work in one transaction (many intakes committed together) asks the same
+# questions again and again: the routing rules, a category's fields, a unit's calendar.
+# Inside `reads_once(session)` such look-ups, made through `once()`, go to the database
+# the first time only. The memo lives exactly as long as the block, so nothing outlives the
+# transaction that read it; outside a block `once()` simply reads.
+
+_MEMO = "kefu_reads_once"
+
+
+class reads_once:
+    def __init__(self, session: Any) -> None:
+        self.info = session.info
+
+    def __enter__(self) -> dict[Hashable, Any]:
+        if _MEMO in self.info:  # nested: the outer block owns the memo
+            self.owner = False
+        else:
+            self.info[_MEMO] = {}
+            self.owner = True
+        return self.info[_MEMO]  # type: ignore[no-any-return]
+
+    def __exit__(self, *exc: object) -> None:
+        if self.owner:
+            self.info.pop(_MEMO, None)
+
+
+def once(session: Any, key: Hashable, read: Callable[[], V]) -> V:
+    """`read()`, or what it gave for `key` earlier in the same `reads_once` block."""
+    memo = session.info.get(_MEMO)
+    if memo is None:
+        return read()
+    if key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    value = memo[key] = read()
+    return value
+
+
+def memo(session: Any) -> dict[Hashable, Any] | None:
+    """The current block's memo (None outside a block), for state a batch keeps itself."""
+    return session.info.get(_MEMO)

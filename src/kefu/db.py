@@ -124,3 +124,34 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+def insert_new_in_bulk(session: Session, classes: tuple[type, ...]) -> None:
+    """Write the session's pending new objects of `classes` with one executemany INSERT
+    per table, without reading their ids back, and let go of them (they leave the session).
+
+    For rows nobody reads again in the same transaction (timeline events, audit entries,
+    outbox messages of a batch): the ORM would insert them with RETURNING to learn each id,
+    which costs a batch of intakes a third of its time."""
+    from sqlalchemy import insert, inspect
+
+    by_class: dict[type, list[dict[str, Any]]] = {}
+    for obj in list(session.new):
+        if not isinstance(obj, classes):
+            continue
+        state = inspect(obj)
+        mapper = state.mapper
+        values = {
+            prop.columns[0].key: state.dict[prop.key]
+            for prop in mapper.column_attrs
+            if prop.key in state.dict
+        }
+        by_class.setdefault(mapper.class_, []).append(values)
+        session.expunge(obj)
+    for cls, rows in by_class.items():
+        # Same keys in every row, so one statement serves them all (defaults fill the rest).
+        shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for row in rows:
+            shapes.setdefault(frozenset(row), []).append(row)
+        for same in shapes.values():
+            session.execute(insert(cls.__table__), same)  # type: ignore[attr-defined]

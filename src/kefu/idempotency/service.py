@@ -20,6 +20,7 @@ from kefu.clock import now
 from kefu.errors import Invalid
 from kefu.i18n import N_
 from kefu.idempotency.models import IdempotencyKey
+from kefu.scope import Viewer
 
 KEEP = timedelta(hours=24)
 
@@ -29,6 +30,11 @@ class Stored:
     status_code: int
     body: Any
     location: str | None
+
+
+def principal(viewer: Viewer) -> str:
+    """Whose keys: a contact's are theirs alone, as a person's of staff are."""
+    return f"contact:{viewer.contact_id}" if viewer.is_contact else str(viewer.staff_id)
 
 
 def fingerprint(payload: Any) -> str:
@@ -45,16 +51,27 @@ def check_key(key: str) -> str:
 def find(
     session: Session, principal: str, endpoint: str, key: str, request_hash: str
 ) -> Stored | None:
-    row = session.scalars(
+    row = find_many(session, principal, endpoint, [key]).get(key)
+    return None if row is None else replay(row, request_hash)
+
+
+def find_many(
+    session: Session, principal: str, endpoint: str, keys: list[str]
+) -> dict[str, IdempotencyKey]:
+    """The kept answers of one caller and endpoint for these keys, by key."""
+    rows = session.scalars(
         select(IdempotencyKey).where(
             IdempotencyKey.principal == principal,
             IdempotencyKey.endpoint == endpoint,
-            IdempotencyKey.key == key,
+            IdempotencyKey.key.in_(keys),
             IdempotencyKey.created_at > now() - KEEP,
         )
-    ).first()
-    if row is None:
-        return None
+    )
+    return {row.key: row for row in rows}
+
+
+def replay(row: IdempotencyKey, request_hash: str) -> Stored:
+    """The first answer, for a retry of the same request; a different request is refused."""
     if row.request_hash != request_hash:
         raise Invalid.field(
             "Idempotency-Key", N_("This key was already used with a different request.")
@@ -63,8 +80,18 @@ def find(
 
 
 def remember(
-    session: Session, principal: str, endpoint: str, key: str, request_hash: str, stored: Stored
+    session: Session,
+    principal: str,
+    endpoint: str,
+    key: str,
+    request_hash: str,
+    stored: Stored,
+    *,
+    flush: bool = True,
 ) -> None:
+    """Keep the answer in the caller's transaction. `flush=False` leaves the INSERT to the
+    caller's next flush (a batch writes its keys together); a key taken meanwhile then fails
+    that flush or the commit."""
     session.add(
         IdempotencyKey(
             principal=principal,
@@ -77,7 +104,8 @@ def remember(
             created_at=now(),
         )
     )
-    session.flush()
+    if flush:
+        session.flush()
 
 
 def purge(session: Session) -> int:

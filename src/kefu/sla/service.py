@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from kefu import i18n, tree
+from kefu import cache, i18n, tree
 from kefu.audit.service import diff, record
 from kefu.cache import KeyedCache
 from kefu.clock import now
@@ -92,6 +92,12 @@ def calendar_row_for_unit(session: Session, unit_id: int) -> BusinessCalendar | 
 def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> tuple[int, int] | None:
     """(id, version) of the calendar that governs the unit — its own, else its nearest
     ancestor's, else the default one — in one query when the unit's `path` is known."""
+    return cache.once(
+        session, ("calendar_ref", unit_id), lambda: _calendar_ref(session, unit_id, path)
+    )
+
+
+def _calendar_ref(session: Session, unit_id: int, path: str | None) -> tuple[int, int] | None:
     if path is None:
         path = session.scalar(select(Unit.path).where(Unit.id == unit_id))
     ids = [*tree.ancestor_ids(path), unit_id] if path else [unit_id]
@@ -113,6 +119,45 @@ def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> tup
         )
     ).first()
     return (row[0], row[1]) if row is not None else None
+
+
+def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, str]) -> None:
+    """`calendar_ref` of many units in two or three queries (`paths`: those known
+    already), for a batch of work inside a `reads_once` block (else nothing to do)."""
+    memo = cache.memo(session)
+    if memo is None:
+        return
+    unknown = sorted(u for u in unit_ids if u not in paths)
+    if unknown:
+        paths = {
+            **paths,
+            **dict(session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(unknown))).all()),
+        }
+    chains = {
+        unit_id: [*tree.ancestor_ids(path), unit_id]
+        for unit_id, path in paths.items()
+        if unit_id in unit_ids and ("calendar_ref", unit_id) not in memo
+    }
+    if not chains:
+        return
+    own = {
+        unit_id: (depth, (calendar_id, version))
+        for unit_id, depth, calendar_id, version in session.execute(
+            select(Unit.id, Unit.depth, BusinessCalendar.id, BusinessCalendar.version)
+            .join(BusinessCalendar, BusinessCalendar.id == Unit.calendar_id)
+            .where(Unit.id.in_(sorted({u for chain in chains.values() for u in chain})))
+        )
+    }
+    default = session.execute(
+        select(BusinessCalendar.id, BusinessCalendar.version)
+        .where(BusinessCalendar.is_default.is_(True))
+        .order_by(BusinessCalendar.id)
+        .limit(1)
+    ).first()
+    for unit_id, chain in chains.items():
+        found = [own[u] for u in chain if u in own]
+        ref = max(found)[1] if found else (tuple(default) if default is not None else None)
+        memo[("calendar_ref", unit_id)] = ref
 
 
 # Compiled calendars by (calendar id, version) (see kefu.cache): every use first reads the

@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from kefu import cache
 from kefu.audit.service import record
 from kefu.clock import now
 from kefu.errors import FieldError, Forbidden, Invalid, NotFound
@@ -67,10 +68,11 @@ def choice_label(field: TicketField, value: Any) -> Localized | None:
 
 def _ancestors(session: Session, code: str) -> list[str]:
     """The category and the ones above it (the tree is small: one query)."""
-    parents = {
-        code: parent
-        for code, parent in session.execute(select(Category.code, Category.parent_code))
-    }
+    parents = cache.once(
+        session,
+        "category_parents",
+        lambda: dict(session.execute(select(Category.code, Category.parent_code)).all()),
+    )
     chain: list[str] = []
     while code in parents and code not in chain:
         chain.append(code)
@@ -80,11 +82,16 @@ def _ancestors(session: Session, code: str) -> list[str]:
 
 def fields_for(session: Session, category_code: str, active_only: bool = True) -> list[TicketField]:
     """The fields of a category: its own, its ancestors' and those of every category, in the
-    admin's order. One query when no field is defined (the usual intake)."""
+    admin's order. One query when no field is defined (the usual intake); a batch of
+    intakes reads the definitions once for all its categories."""
     stmt = select(TicketField)
     if active_only:
         stmt = stmt.where(TicketField.is_active.is_(True))
-    rows = list(session.scalars(stmt.order_by(TicketField.position, TicketField.id)))
+    rows: list[TicketField] = cache.once(
+        session,
+        ("ticket_fields", active_only),
+        lambda: list(session.scalars(stmt.order_by(TicketField.position, TicketField.id))),
+    )
     if not rows or all(f.category_code is None for f in rows):
         return rows
     chain = set(_ancestors(session, category_code))

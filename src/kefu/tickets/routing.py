@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from kefu import tree
+from kefu import cache, tree
 from kefu.audit.service import diff, record, snapshot
 from kefu.customers.models import Customer
 from kefu.errors import FieldError, Forbidden, Invalid, NotFound
@@ -72,6 +72,14 @@ class Route:
 
 def unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
     """The nearest unit, from the owning unit upwards, that has `function`."""
+    return cache.once(
+        session,
+        ("unit_with_function", owning_unit_id, function),
+        lambda: _unit_with_function(session, owning_unit_id, function),
+    )
+
+
+def _unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
     path = session.scalar(select(Unit.path).where(Unit.id == owning_unit_id)) or ""
     ids = [*tree.ancestor_ids(path), owning_unit_id]
     return session.scalar(
@@ -85,38 +93,142 @@ def unit_with_function(session: Session, owning_unit_id: int, function: str) -> 
 
 def unit_of_region(session: Session, region_code: str) -> int | None:
     """The deepest active unit serving a region."""
-    return session.scalar(
-        select(Unit.id)
-        .where(Unit.region_code == region_code, Unit.is_active.is_(True))
-        .order_by(Unit.depth.desc(), Unit.id)
-        .limit(1)
+    return cache.once(
+        session,
+        ("unit_of_region", region_code),
+        lambda: session.scalar(
+            select(Unit.id)
+            .where(Unit.region_code == region_code, Unit.is_active.is_(True))
+            .order_by(Unit.depth.desc(), Unit.id)
+            .limit(1)
+        ),
     )
 
 
-def least_loaded_agent(session: Session, unit_id: int) -> int | None:
-    """The active agent of the unit with the least open work, weighted by priority.
+def read_ahead(
+    session: Session, owning: dict[int, str], sites: set[str], managers: set[int]
+) -> set[int]:
+    """For a batch of intakes (inside a `reads_once` block): what routing will ask about
+    these owning units (by id: path), site regions and account managers, read in three
+    queries instead of a few per ticket. Returns the units that may end up handling."""
+    memo = cache.memo(session)
+    if memo is None:
+        return set(owning)
+    units = set(owning)
+    functions = {
+        r.function
+        for r in rules(session)
+        if r.is_active and r.kind == "category_function" and r.function
+    }
+    if functions:
+        chains = {u: [*tree.ancestor_ids(p), u] for u, p in owning.items()}
+        depth_of = {
+            (unit_id, function): depth
+            for unit_id, function, depth in session.execute(
+                select(UnitFunction.unit_id, UnitFunction.function, Unit.depth)
+                .join(Unit, Unit.id == UnitFunction.unit_id)
+                .where(
+                    UnitFunction.unit_id.in_(sorted({u for c in chains.values() for u in c})),
+                    UnitFunction.function.in_(sorted(functions)),
+                    Unit.is_active.is_(True),
+                )
+            )
+        }
+        for owner, chain in chains.items():
+            for function in functions:
+                found = [(depth_of[(u, function)], u) for u in chain if (u, function) in depth_of]
+                unit = max(found)[1] if found else None
+                memo.setdefault(("unit_with_function", owner, function), unit)
+                if unit is not None:
+                    units.add(unit)
+    if sites and any(r.is_active and r.kind == "site_region" for r in rules(session)):
+        deepest: dict[str, tuple[int, int]] = {}
+        for region, unit_id, depth in session.execute(
+            select(Unit.region_code, Unit.id, Unit.depth).where(
+                Unit.region_code.in_(sorted(sites)), Unit.is_active.is_(True)
+            )
+        ):
+            # The deepest unit of the region, the lowest id among equals (unit_of_region).
+            best = deepest.get(region)
+            if best is None or (-depth, unit_id) < (-best[1], best[0]):
+                deepest[region] = (unit_id, depth)
+        for region in sites:
+            unit = deepest[region][0] if region in deepest else None
+            memo.setdefault(("unit_of_region", region), unit)
+            if unit is not None:
+                units.add(unit)
+    if managers:
+        works_in = dict(
+            session.execute(
+                select(Staff.id, Staff.unit_id).where(
+                    Staff.id.in_(sorted(managers)), Staff.is_active.is_(True)
+                )
+            ).all()
+        )
+        for manager_id in managers:
+            memo.setdefault(("manager_unit", manager_id), works_in.get(manager_id))
+    return units
 
-    Each agent's load is summed over their own open tickets (index on assignee and state),
-    so the cost grows with the unit's open work, not with every open ticket there is."""
+
+def _load() -> Any:
+    """An agent's open work weighted by priority, summed over their own open tickets
+    (index on assignee and state): the cost grows with the unit's open work, not with
+    every open ticket there is."""
     weight = case(*[(Ticket.priority == p, w) for p, w in policy.PRIORITY_WEIGHT.items()], else_=1)
-    load = (
+    return (
         select(func.coalesce(func.sum(weight), 0))
         .where(Ticket.assignee_id == Staff.id, Ticket.state.in_(policy.OPEN_STATES))
         .correlate(Staff)
         .scalar_subquery()
     )
-    return session.scalar(
-        select(Staff.id)
+
+
+def agent_loads(session: Session, unit_id: int) -> dict[int, int]:
+    """{agent id: open work weighted by priority} for the active agents of the unit."""
+    return read_agent_loads(session, [unit_id])[unit_id]
+
+
+def read_agent_loads(session: Session, unit_ids: list[int]) -> dict[int, dict[int, int]]:
+    """`agent_loads` of many units in one query; inside a `reads_once` block (a batch of
+    intakes) they are kept for `least_loaded_agent`."""
+    loads: dict[int, dict[int, int]] = {unit_id: {} for unit_id in unit_ids}
+    rows = session.execute(
+        select(Staff.unit_id, Staff.id, _load())
         .join(StaffRole, and_(StaffRole.staff_id == Staff.id, StaffRole.role == "agent"))
-        .where(Staff.unit_id == unit_id, Staff.is_active.is_(True))
-        .order_by(load, Staff.id)
-        .limit(1)
+        .where(Staff.unit_id.in_(sorted(loads)), Staff.is_active.is_(True))
     )
+    for unit_id, staff_id, load in rows:
+        loads[unit_id][staff_id] = load
+    memo = cache.memo(session)
+    if memo is not None:
+        for unit_id, by_agent in loads.items():
+            memo.setdefault(("agent_loads", unit_id), by_agent)
+    return loads
+
+
+def least_loaded_agent(session: Session, unit_id: int, priority: str | None = None) -> int | None:
+    """The active agent of the unit with the least open work (the lowest id on a tie).
+
+    Inside a `reads_once` block (a batch of intakes) the loads are read once and the work
+    given out meanwhile (`priority` of the ticket being routed) is added as it goes."""
+    loads = cache.once(session, ("agent_loads", unit_id), lambda: agent_loads(session, unit_id))
+    if not loads:
+        return None
+    agent = min(loads, key=lambda staff_id: (loads[staff_id], staff_id))
+    if cache.memo(session) is not None and priority is not None:
+        loads[agent] += policy.PRIORITY_WEIGHT.get(priority, 1)
+    return agent
 
 
 def rules(session: Session) -> list[RoutingRule]:
     """Every rule in the order routing tries them."""
-    return list(session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id)))
+    return cache.once(
+        session,
+        "routing_rules",
+        lambda: list(
+            session.scalars(select(RoutingRule).order_by(RoutingRule.position, RoutingRule.id))
+        ),
+    )
 
 
 def _try(
@@ -170,7 +282,12 @@ def _try(
 
 
 def route(
-    session: Session, customer: Customer, category: Category, site_region_code: str | None
+    session: Session,
+    customer: Customer,
+    category: Category,
+    site_region_code: str | None,
+    *,
+    priority: str | None = None,
 ) -> Route:
     """The handling unit and assignee of a new ticket, with the reasons. Reads only."""
     handling, label, decided_by = customer.owning_unit_id, "owning_unit", None
@@ -191,13 +308,15 @@ def route(
         trace.append(Step(None, APPLIED, N_("No rule decided: the customer's owning unit.")))
     assignee, assign_rule = None, "unassigned"
     if customer.account_manager_id is not None:
-        manager = session.scalar(
-            select(Staff.id).where(
-                Staff.id == customer.account_manager_id,
-                Staff.is_active.is_(True),
-                Staff.unit_id == handling,
-            )
+        manager_id = customer.account_manager_id
+        works_in = cache.once(
+            session,
+            ("manager_unit", manager_id),
+            lambda: session.scalar(
+                select(Staff.unit_id).where(Staff.id == manager_id, Staff.is_active.is_(True))
+            ),
         )
+        manager = manager_id if works_in == handling else None
         if manager is not None:
             assignee, assign_rule = manager, "account_manager"
             trace.append(
@@ -208,7 +327,7 @@ def route(
                 Step(None, PASSED, N_("The account manager does not work in the handling unit."))
             )
     if assignee is None:
-        assignee = least_loaded_agent(session, handling)
+        assignee = least_loaded_agent(session, handling, priority)
         if assignee is not None:
             assign_rule = "least_loaded"
             trace.append(Step(None, APPLIED, N_("The active agent with the least open work.")))

@@ -4,6 +4,7 @@ machine, messages and transfers. Services flush; the edge commits."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,12 +13,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from kefu import cache
+from kefu.audit.models import AuditEntry
 from kefu.audit.service import record
 from kefu.clock import now
 from kefu.complaints import service as complaints
 from kefu.customers.models import Contact, Customer
-from kefu.errors import Conflict, Forbidden, Invalid
+from kefu.db import insert_new_in_bulk
+from kefu.errors import Conflict, DomainError, Forbidden, Invalid
 from kefu.i18n import N_
+from kefu.notifications.models import OutboxMessage
 from kefu.notifications.service import notify
 from kefu.scope import Viewer, condition, get_visible
 from kefu.service_levels import service as service_levels
@@ -26,8 +31,14 @@ from kefu.service_levels.service import targets_for
 from kefu.sla import service as sla
 from kefu.staff.models import Staff
 from kefu.tickets import escalation, fields, policy
-from kefu.tickets.models import Category, Ticket, TicketEvent
-from kefu.tickets.routing import least_loaded_agent, route
+from kefu.tickets.models import Category, Ticket, TicketEvent, TicketFieldValue
+from kefu.tickets.routing import (
+    Route,
+    least_loaded_agent,
+    read_agent_loads,
+    read_ahead,
+    route,
+)
 from kefu.tickets.schemas import MessageIn, TicketCreate, TicketUpdate, TransferIn
 from kefu.units.models import Unit
 from kefu.visits import service as visits
@@ -80,67 +91,106 @@ def event(
 # --- intake ---------------------------------------------------------------------------------
 
 
-def _intake_facts(
-    session: Session, viewer: Viewer, data: TicketCreate
-) -> tuple[Customer, str, Category, int | None]:
-    """The customer (if the viewer sees it), its unit's path, the category and the current
-    version of the customer's service level, checked, in one query."""
-    stmt = (
-        select(Customer, Unit.path, Category, ServiceLevel.current_version_id)
-        .join(Unit, Unit.id == Customer.owning_unit_id)
-        .outerjoin(Category, Category.code == data.category_code)
-        .outerjoin(
-            ServiceLevel,
-            ServiceLevel.code == func.coalesce(Customer.service_level, DEFAULT_LEVEL),
+@dataclass
+class Intake:
+    """One request to open a ticket, from any channel."""
+
+    viewer: Viewer
+    data: TicketCreate
+    channel: str | None = None
+    idempotency_key: str | None = None  # a channel's own key (a mail's Message-ID, say)
+
+
+@dataclass
+class _Plan:
+    """A checked intake, ready to be written."""
+
+    intake: Intake
+    ticket: Ticket
+    customer: Customer
+    category: Category
+    decision: Route
+    custom: fields.Cleaned
+
+
+def _scope_key(viewer: Viewer) -> Viewer:
+    """Viewers that see the same customers (the request's id and address aside)."""
+    return replace(viewer, request_id=None, remote_addr=None)
+
+
+def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer, int], Any]:
+    """For each viewer, the customers it names that it sees, with their unit's path and the
+    current version of their service level: one query per viewer (usually one in all)."""
+    wanted: dict[Viewer, set[int]] = {}
+    for intake in intakes:
+        wanted.setdefault(_scope_key(intake.viewer), set()).add(intake.data.customer_id)
+    found: dict[tuple[Viewer, int], Any] = {}
+    for viewer, ids in wanted.items():
+        rows = session.execute(
+            select(Customer, Unit.path, ServiceLevel.current_version_id)
+            .join(Unit, Unit.id == Customer.owning_unit_id)
+            .outerjoin(
+                ServiceLevel,
+                ServiceLevel.code == func.coalesce(Customer.service_level, DEFAULT_LEVEL),
+            )
+            .where(Customer.id.in_(sorted(ids)), condition(Customer, viewer))
         )
-        .where(Customer.id == data.customer_id, condition(Customer, viewer))
+        for customer, path, version_id in rows:
+            found[(viewer, customer.id)] = (customer, path, version_id)
+    return found
+
+
+def _contacts_of(session: Session, intakes: list[Intake]) -> dict[int, int]:
+    """{contact id: its customer's id} for the contacts the intakes name."""
+    ids = {i.data.contact_id for i in intakes if i.data.contact_id is not None}
+    if not ids:
+        return {}
+    return dict(
+        session.execute(
+            select(Contact.id, Contact.customer_id).where(Contact.id.in_(sorted(ids)))
+        ).all()
     )
-    if data.contact_id is not None:
-        stmt = stmt.add_columns(Contact.customer_id).outerjoin(
-            Contact, Contact.id == data.contact_id
-        )
-    row: Any = session.execute(stmt).first()
-    if row is None:
-        raise Invalid.field("customer_id", N_("No such customer."))
-    customer, path, category, version_id = row[:4]
-    if data.contact_id is not None and row[4] != customer.id:  # the contact's customer
-        raise Invalid.field("contact_id", N_("This contact does not belong to the customer."))
-    if category is None or not category.is_active:
-        raise Invalid.field("category_code", N_("Unknown category."))
-    return customer, path, category, version_id
+
+
+def _categories(session: Session) -> dict[str, Category]:
+    return cache.once(
+        session,
+        "categories",
+        lambda: {c.code: c for c in session.scalars(select(Category))},
+    )
 
 
 def find_by_key(session: Session, key: str) -> Ticket | None:
     return session.scalars(select(Ticket).where(Ticket.idempotency_key == key)).first()
 
 
-def open_ticket(
-    session: Session,
-    viewer: Viewer,
-    data: TicketCreate,
-    *,
-    channel: str | None = None,
-    idempotency_key: str | None = None,
-) -> Ticket:
-    """The intake of every channel: portal, email, API, phone, walk-in, visit."""
-    if idempotency_key is not None:
-        first = find_by_key(session, idempotency_key)
-        if first is not None:
-            return first
-    customer, owning_path, category, version_id = _intake_facts(session, viewer, data)
+def _plan(session: Session, intake: Intake, facts: Any, contacts: dict[int, int]) -> _Plan:
+    """Check one intake and work out its ticket (routing, SLA due times); writes nothing,
+    so a bad value leaves no trace."""
+    viewer, data = intake.viewer, intake.data
+    hit = facts.get((_scope_key(viewer), data.customer_id))
+    if hit is None:
+        raise Invalid.field("customer_id", N_("No such customer."))
+    customer, owning_path, version_id = hit
+    if data.contact_id is not None and contacts.get(data.contact_id) != customer.id:
+        raise Invalid.field("contact_id", N_("This contact does not belong to the customer."))
+    category = _categories(session).get(data.category_code)
+    if category is None or not category.is_active:
+        raise Invalid.field("category_code", N_("Unknown category."))
     subject = _plain("subject", data.subject)
     tags = clean_tags(data.tags)
-    # Checked before anything is written: a bad value leaves no ticket behind. Customers'
-    # channels (portal, email) are not asked for the fields: staff fill the required ones.
-    by_customer = (channel or data.channel) in fields.CUSTOMER_CHANNELS
+    channel = intake.channel or data.channel or "api"
+    # Customers' channels (portal, email) are not asked for the fields: staff fill the
+    # required ones.
+    by_customer = channel in fields.CUSTOMER_CHANNELS
     custom = fields.clean(session, category.code, data.custom_fields, require=not by_customer)
     at = now()
-    decision = route(session, customer, category, data.site_region_code)
+    decision = route(session, customer, category, data.site_region_code, priority=data.priority)
     terms = service_levels.terms(session, version_id) if version_id is not None else None
     ticket = Ticket(
         customer_id=customer.id,
         contact_id=data.contact_id,
-        channel=channel or data.channel or "api",
+        channel=channel,
         category_code=category.code,
         priority=data.priority,
         subject=subject,
@@ -155,7 +205,7 @@ def open_ticket(
         service_level=customer.service_level or DEFAULT_LEVEL,
         service_level_version_id=terms.version_id if terms else None,
         created_by=viewer.username,
-        idempotency_key=idempotency_key,
+        idempotency_key=intake.idempotency_key,
         created_at=at,
         updated_at=at,
     )
@@ -180,10 +230,15 @@ def open_ticket(
             terms.is_24x7,
             path=owning_path if decision.handling_unit_id == customer.owning_unit_id else None,
         )
-    session.add(ticket)
-    session.flush()
-    if custom.values:
-        fields.write_values(session, ticket, custom, new=True)
+    return _Plan(intake, ticket, customer, category, decision, custom)
+
+
+def _write_rest(session: Session, plan: _Plan) -> None:
+    """What goes with a new ticket (its id known): typed field values, timeline, audit,
+    notifications, the complaint."""
+    ticket, decision, viewer = plan.ticket, plan.decision, plan.intake.viewer
+    if plan.custom.values:
+        fields.write_values(session, ticket, plan.custom, new=True)
     event(
         session,
         ticket,
@@ -219,8 +274,8 @@ def open_ticket(
         "ticket",
         ticket.id,
         {
-            "customer_id": {"before": None, "after": customer.id},
-            "category_code": {"before": None, "after": category.code},
+            "customer_id": {"before": None, "after": plan.customer.id},
+            "category_code": {"before": None, "after": plan.category.code},
             "handling_unit_id": {"before": None, "after": decision.handling_unit_id},
             "custom_fields": {"before": None, "after": ticket.custom_fields},
         },
@@ -249,10 +304,89 @@ def open_ticket(
             f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
             known_new=True,
         )
-    if category.is_complaint:
+    if plan.category.is_complaint:
         complaints.register(session, ticket)
-    session.flush()  # the ticket as returned is the ticket as stored (version included)
-    return ticket
+
+
+# Rows of a new ticket that nobody reads back in the intake's transaction.
+_WRITE_ONLY = (TicketEvent, TicketFieldValue, AuditEntry, OutboxMessage)
+
+
+def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | DomainError]:
+    """The intake of every channel: portal, email, API, phone, walk-in, visit.
+
+    Many intakes in the caller's transaction, answered in their order: each is checked on
+    its own (a bad one gets its error and writes nothing), the good ones are written
+    together — one INSERT per table for the lot — and what every intake asks alike (the
+    routing rules, a unit's calendar, a category's fields, the agents' loads, which grow as
+    the batch assigns) is read once. A channel's key already taken answers with its ticket."""
+    results: list[Ticket | DomainError | None] = [None] * len(intakes)
+    with cache.reads_once(session):
+        keys = [i.idempotency_key for i in intakes if i.idempotency_key is not None]
+        known = (
+            {
+                t.idempotency_key: t
+                for t in session.scalars(select(Ticket).where(Ticket.idempotency_key.in_(keys)))
+            }
+            if keys
+            else {}
+        )
+        facts = _intake_facts(session, intakes)
+        contacts = _contacts_of(session, intakes)
+        # What routing and the SLA will ask, for all at once.
+        owning = {customer.owning_unit_id: path for customer, path, _ in facts.values()}
+        if len(intakes) > 1:
+            units = read_ahead(
+                session,
+                owning,
+                {i.data.site_region_code for i in intakes if i.data.site_region_code},
+                {c.account_manager_id for c, _, _ in facts.values() if c.account_manager_id},
+            )
+            read_agent_loads(session, sorted(units))
+            sla.read_calendar_refs(session, units, owning)
+        plans: list[tuple[int, _Plan]] = []
+        taken: dict[str, int] = {}  # key -> index of the intake in this batch that has it
+        for index, intake in enumerate(intakes):
+            key = intake.idempotency_key
+            if key is not None and key in known:
+                results[index] = known[key]
+                continue
+            if key is not None and key in taken:
+                continue  # answered below with the ticket of the first intake of the key
+            try:
+                plans.append((index, _plan(session, intake, facts, contacts)))
+            except DomainError as exc:
+                results[index] = exc
+                continue
+            if key is not None:
+                taken[key] = index
+        if plans:
+            session.add_all([plan.ticket for _, plan in plans])
+            session.flush()
+            for index, plan in plans:
+                _write_rest(session, plan)
+                results[index] = plan.ticket
+            insert_new_in_bulk(session, _WRITE_ONLY)
+            session.flush()  # the tickets as returned are the tickets as stored
+        for index, intake in enumerate(intakes):
+            if results[index] is None:  # a second intake of a key taken in this batch
+                results[index] = results[taken[intake.idempotency_key or ""]]
+    return results  # type: ignore[return-value]
+
+
+def open_ticket(
+    session: Session,
+    viewer: Viewer,
+    data: TicketCreate,
+    *,
+    channel: str | None = None,
+    idempotency_key: str | None = None,
+) -> Ticket:
+    """One intake (see `open_tickets`); a bad one raises its error."""
+    (result,) = open_tickets(session, [Intake(viewer, data, channel, idempotency_key)])
+    if isinstance(result, DomainError):
+        raise result
+    return result
 
 
 # --- changes --------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def idempotent_create(
         return created(request, body, location)
     key = idem.check_key(key)
     # A contact's keys are their own (a contact has no staff id).
-    principal = f"contact:{viewer.contact_id}" if viewer.is_contact else str(viewer.staff_id)
+    principal = idem.principal(viewer)
     endpoint = f"{request.method} {request.url.path}"
     digest = idem.fingerprint(payload.model_dump(mode="json"))
     stored = idem.find(db, principal, endpoint, key, digest)

@@ -37,16 +37,21 @@ async def language(request: Request) -> str | None:
     return getattr(request.state, "accept_locale", None)
 
 
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized(N_("Send a Bearer token in the Authorization header."))
+    return credentials.strip()
+
+
 def current_viewer(
     request: Request,
     db: Db,
     chosen: Annotated[str | None, Depends(language)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Viewer:
-    scheme, _, credentials = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized(N_("Send a Bearer token in the Authorization header."))
-    viewer = auth.token_viewer(db, credentials.strip(), **request_context(request))
+    viewer = auth.token_viewer(db, bearer_token(authorization), **request_context(request))
     if viewer is None:
         raise Unauthorized(N_("The token is unknown, expired or revoked."))
     if chosen is None:

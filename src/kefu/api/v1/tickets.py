@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict
 
@@ -13,9 +14,10 @@ from kefu.api.v1.common import (
     Limit,
     PageOut,
     created,
-    idempotent_create,
 )
-from kefu.api.v1.deps import CurrentViewer, Db
+from kefu.api.v1.deps import CurrentViewer, Db, bearer_token, language, request_context
+from kefu.api.v1.ticket_intake import IntakeQueue
+from kefu.api.v1.ticket_intake import Request as IntakeRequest
 from kefu.pagination import paginate
 from kefu.tickets import attachments, bulk, queries, saved_views
 from kefu.tickets import service as tickets
@@ -123,21 +125,36 @@ def list_tickets(
     status_code=201,
     response_model=TicketOut,
     summary="Open a ticket (the same intake as every channel)",
+    description="Requests that arrive together are committed together (group commit); "
+    "each is checked on its own and answered after the commit.",
 )
-def create_ticket(
+async def create_ticket(
     body: TicketCreate,
     request: Request,
-    viewer: CurrentViewer,
-    db: Db,
+    chosen: Annotated[str | None, Depends(language)],
+    authorization: Annotated[str | None, Header()] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    def create() -> tuple[TicketOut, str]:
-        ticket = tickets.open_ticket(db, viewer, body, channel=body.channel or "api")
-        return TicketOut.model_validate(ticket), (
-            f"{request.scope.get('root_path', '')}/tickets/{ticket.id}"
-        )
-
-    return idempotent_create(request, db, viewer, idempotency_key, body, create)
+    # On the event loop: the intake thread does the database work for a group of requests.
+    token = bearer_token(authorization)
+    intake: IntakeQueue = request.app.state.intake
+    loop = asyncio.get_running_loop()
+    queued = IntakeRequest(
+        token=token,
+        body=body,
+        key=idempotency_key,
+        endpoint=f"{request.method} {request.url.path}",
+        location=f"{request.scope.get('root_path', '')}/tickets",
+        context=request_context(request),
+        loop=loop,
+        future=loop.create_future(),
+    )
+    try:
+        answer = await intake.submit(queued)
+    finally:
+        if chosen is None and queued.locale:
+            request.state.locale = queued.locale  # the person's own choice, for error texts
+    return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
 
 class BulkOut(BaseModel):

@@ -1,0 +1,229 @@
+"""`POST /api/v1/tickets` with group commit: the intakes that arrive together are checked one
+by one and committed together.
+
+Each web process has one intake thread. The endpoint (on the event loop, no thread hand-off)
+queues its request and waits; the thread takes everything queued — one request when the
+desk is quiet, a dozen under load, never waiting for more — and runs them in one
+transaction: the callers' tokens, the Idempotency-Keys and the intakes are each read with
+one query for the lot, and each table gets one INSERT for the lot (`open_tickets`). A
+request that is refused (a bad field, an unknown token, a key used for another request)
+gets its own error and writes nothing; the others go on. Every caller is answered only
+after the commit, so an answer always names a stored ticket.
+
+If the group's transaction fails as a whole — a key that another process took meanwhile,
+a lost connection — each request of the group is run again alone, as without grouping,
+where a key race ends in the first ticket's answer. Nothing here is shared between
+processes: several web processes coordinate through the database alone (the unique
+Idempotency-Key), as before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kefu.api.v1.common import plain
+from kefu.auth import service as auth
+from kefu.db import unit_of_work
+from kefu.errors import DomainError, Unauthorized
+from kefu.i18n import N_
+from kefu.idempotency import service as idem
+from kefu.scope import Viewer
+from kefu.tickets import service as tickets
+from kefu.tickets.schemas import TicketCreate, TicketOut
+
+MAX_GROUP = 64  # requests per transaction, at most
+IDLE_SECONDS = 5.0  # the thread ends after this long without work (started again on demand)
+UNKNOWN_TOKEN = N_("The token is unknown, expired or revoked.")
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class Request:
+    """One queued intake and where its answer goes."""
+
+    token: str
+    body: TicketCreate
+    key: str | None
+    endpoint: str  # "POST /api/v1/tickets": the scope of the Idempotency-Key
+    location: str  # the tickets' URL prefix
+    context: dict[str, str | None]  # request id and address, for the audit log
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Answer] = field(repr=False)
+    locale: str | None = None  # the caller's own language, once known (for error texts)
+
+
+def _answer(stored: idem.Stored, replayed: bool | None) -> Answer:
+    headers = {} if replayed is None else {"Idempotent-Replayed": str(replayed).lower()}
+    if stored.location:
+        headers["Location"] = stored.location
+    return Answer(stored.status_code, stored.body, headers)
+
+
+def run_group(session: Session, group: list[Request]) -> list[Answer | DomainError | None]:
+    """The group's answers in its order, in the caller's transaction. None marks a request
+    whose key an earlier request of the group carries: it is answered after the commit."""
+    out: list[Answer | DomainError | None] = [None] * len(group)
+    viewers: dict[str, Viewer | None] = {}
+    wanted: list[tuple[int, Viewer, str | None, str | None]] = []  # index, viewer, key, digest
+    seen: set[tuple[str, str, str]] = set()
+    for i, req in enumerate(group):
+        if req.token not in viewers:
+            viewers[req.token] = auth.token_viewer(session, req.token)
+        viewer = viewers[req.token]
+        if viewer is None:
+            out[i] = Unauthorized(UNKNOWN_TOKEN)
+            continue
+        req.locale = viewer.locale
+        viewer = replace(viewer, **req.context)  # type: ignore[arg-type]
+        if req.key is None:
+            wanted.append((i, viewer, None, None))
+            continue
+        try:
+            key = idem.check_key(req.key)
+        except DomainError as exc:
+            out[i] = exc
+            continue
+        scope = (idem.principal(viewer), req.endpoint, key)
+        if scope in seen:
+            continue  # a retry racing its first try in this very group
+        seen.add(scope)
+        wanted.append((i, viewer, key, idem.fingerprint(req.body.model_dump(mode="json"))))
+    # The kept answers of the keys, one query per caller (usually one in all).
+    kept: dict[tuple[str, str, str], Any] = {}
+    by_caller: dict[tuple[str, str], list[str]] = {}
+    for i, viewer, given, _ in wanted:
+        if given is not None:
+            by_caller.setdefault((idem.principal(viewer), group[i].endpoint), []).append(given)
+    for (principal, endpoint), keys in by_caller.items():
+        for found, kept_row in idem.find_many(session, principal, endpoint, keys).items():
+            kept[(principal, endpoint, found)] = kept_row
+    intakes: list[tuple[int, Viewer, str | None, str | None]] = []
+    for i, viewer, given, digest in wanted:
+        hit = kept.get((idem.principal(viewer), group[i].endpoint, given or ""))
+        if hit is None:
+            intakes.append((i, viewer, given, digest))
+            continue
+        try:
+            out[i] = _answer(idem.replay(hit, digest or ""), replayed=True)
+        except DomainError as exc:
+            out[i] = exc
+    opened = tickets.open_tickets(
+        session,
+        [
+            tickets.Intake(viewer, group[i].body, group[i].body.channel or "api")
+            for i, viewer, _, _ in intakes
+        ],
+    )
+    for (i, viewer, given, digest), result in zip(intakes, opened, strict=True):
+        if isinstance(result, DomainError):
+            out[i] = result
+            continue
+        req = group[i]
+        stored = idem.Stored(
+            201, plain(TicketOut.model_validate(result)), f"{req.location}/{result.id}"
+        )
+        if given is not None:
+            idem.remember(
+                session,
+                idem.principal(viewer),
+                req.endpoint,
+                given,
+                digest or "",
+                stored,
+                flush=False,
+            )
+        out[i] = _answer(stored, replayed=False if given is not None else None)
+    session.flush()  # a key taken meanwhile fails here, before anyone is answered
+    return out
+
+
+class IntakeQueue:
+    """The web process's intake thread and its queue (see the module's docstring)."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        self._queue: queue.SimpleQueue[Request] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    async def submit(self, req: Request) -> Answer:
+        with self._lock:
+            self._queue.put(req)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="kefu-intake", daemon=True)
+                self._thread.start()
+        return await req.future
+
+    def _work(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
+            group = [first]
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._answer(group, self._run(group))
+
+    def _run(self, group: list[Request]) -> list[Answer | BaseException]:
+        try:
+            with unit_of_work(self.factory) as session:
+                results = run_group(session, group)
+        except Exception:  # the group as a whole failed: each request alone
+            return [self._alone(req) for req in group]
+        # Second tries of a key of this group, now that the first is stored: they replay.
+        return [self._alone(req) if r is None else r for req, r in zip(group, results, strict=True)]
+
+    def _alone(self, req: Request) -> Answer | BaseException:
+        for attempt in range(2):
+            try:
+                with unit_of_work(self.factory) as session:
+                    (result,) = run_group(session, [req])
+                return result if result is not None else RuntimeError("no answer")
+            except IntegrityError as exc:
+                # A concurrent first try of the key won: the second attempt replays it.
+                if attempt:
+                    return exc
+            except Exception as exc:
+                return exc
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _answer(group: list[Request], results: list[Answer | BaseException]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Request, Any]]] = {}
+        for req, result in zip(group, results, strict=True):
+            by_loop.setdefault(req.loop, []).append((req, result))
+        for loop, pairs in by_loop.items():  # one wake-up per event loop
+            with contextlib.suppress(RuntimeError):  # a closed loop: its callers are gone
+                loop.call_soon_threadsafe(_settle, pairs)
+
+
+def _settle(pairs: list[tuple[Request, Any]]) -> None:
+    for req, result in pairs:
+        if req.future.done():  # the caller went away
+            continue
+        if isinstance(result, BaseException):
+            req.future.set_exception(result)
+        else:
+            req.future.set_result(result)

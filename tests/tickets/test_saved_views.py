@@ -150,7 +150,7 @@ def test_sharing_rights_versions_and_audit(client, db):
     bad = save_view(
         client, org.headers["city_a"], "坏", status=422, filters={"category": "astrology"}
     )
-    assert bad["errors"][0]["field"] == "filters.category"
+    assert bad["errors"][0]["field"] == "filters.category.0"
     bad = save_view(client, org.headers["city_a"], "坏", status=422, filters={"tier": "Z"})
     assert bad["errors"][0]["field"].startswith("filters")
     shared = save_view(

@@ -188,23 +188,46 @@ def test_views_bulk_phrases_and_context(server) -> None:  # type: ignore[no-unty
             expect(page.locator(".sla[data-due]").first).to_have_text(re.compile(r"^−?\d+:\d\d$"))
             shot(page, "console-queue", docs=True)
 
-            # A view: filter (HTMX swaps the list), save it shared with the county.
-            page.locator("#f-filter-priority").select_option("urgent")
+            # A view: filter on several priorities at once (each tick: HTMX swaps the list),
+            # save it shared with the county.
+            priority = page.locator("#f-filter-priority")
+            priority.locator("summary").click()
+            priority.get_by_role("checkbox", name="紧急", exact=True).check()
             expect(rows).to_have_count(1)
+            priority.get_by_role("checkbox", name="高", exact=True).check()
+            expect(rows).to_have_count(3)  # one urgent, two high
+            expect(priority.locator("summary")).to_have_text("紧急, 高")
+            expect(page).to_have_url(re.compile(r"priority=urgent&priority=high"))
+            page.locator("h1").click()  # a click elsewhere folds the ticks
+            expect(priority.get_by_role("checkbox", name="高", exact=True)).to_be_hidden()
             page.locator("details.save-view > summary").click()
-            page.locator("#f-saveview-name").fill("紧急工单")
+            page.locator("#f-saveview-name").fill("紧急和高")
             page.locator("#f-saveview-unit_id").select_option(str(server["county"]))
             page.get_by_role("button", name="另存为新视图").click()
             page.wait_for_load_state("load")
             current = page.locator("#shared-views [aria-current=page]")
-            expect(current).to_have_text("紧急工单")
-            expect(rows).to_have_count(1)
-            expect(rows.first).to_contain_text("专线中断")
+            expect(current).to_have_text("紧急和高")
+            expect(rows).to_have_count(3)
+            expect(page.locator("#f-filter-priority summary")).to_have_text("紧急, 高")
             # Back to the unit queue through the sidebar, then choose the view again.
             page.locator(".console-views").get_by_role("link", name="本单位队列").click()
             expect(rows).to_have_count(len(TICKETS))
-            page.locator("#shared-views").get_by_role("link", name="紧急工单").click()
-            expect(rows).to_have_count(1)
+            page.locator("#shared-views").get_by_role("link", name="紧急和高").click()
+            expect(rows).to_have_count(3)
+            # Narrowed further: new or in progress, and only the A tier.
+            state = page.locator("#f-filter-state")
+            state.locator("summary").click()
+            state.get_by_role("checkbox", name="新建", exact=True).check()
+            expect(rows).to_have_count(3)
+            state.get_by_role("checkbox", name="新建", exact=True).uncheck()
+            state.get_by_role("checkbox", name="已解决", exact=True).check()
+            expect(page.locator("#results .empty")).to_be_visible()
+            state.get_by_role("checkbox", name="已解决", exact=True).uncheck()
+            expect(state.locator("summary")).to_have_text("全部未结")
+            page.locator("#f-filter-tier summary").click()
+            page.locator("#f-filter-tier").get_by_role("checkbox", name="A", exact=True).check()
+            expect(rows).to_have_count(2)
+            expect(rows.first).to_contain_text("专线中断")
             shot(page, "01-view")
 
             # Bulk: tick two tickets, assign them to 李客服.

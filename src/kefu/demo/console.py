@@ -83,7 +83,7 @@ def build(
         for name, filters in (
             ("已超时", ViewFilters(breached=True)),
             ("未分派", ViewFilters(assignee="unassigned")),
-            ("A 类客户紧急单", ViewFilters(tier="A", priority="urgent")),
+            ("A 类客户紧急单", ViewFilters(tier=["A"], priority=["urgent"])),
         ):
             saved_views.create_view(
                 session, who, ViewCreate(name=name, filters=filters, unit_id=unit.id)

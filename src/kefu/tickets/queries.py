@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -18,17 +18,23 @@ from kefu.tickets.models import OPEN, Category, Ticket
 from kefu.tickets.schemas import ViewFilters
 from kefu.units.models import Unit
 
+OPEN_STATES = ("new", "open", "pending", "on_hold")
+
+
+def _one_or_many(column: Any, values: Collection[str]) -> Any:
+    return column == next(iter(values)) if len(values) == 1 else column.in_(sorted(values))
+
 
 def tickets(
     session: Session,
     viewer: Viewer,
     *,
-    state: str | None = None,
+    state: str | Collection[str] | None = None,
     open_only: bool = False,
-    priority: str | None = None,
-    category_code: str | None = None,
-    tier: str | None = None,
-    service_level: str | None = None,
+    priority: Collection[str] = (),
+    category_code: Collection[str] = (),
+    tier: Collection[str] = (),
+    service_level: Collection[str] = (),
     breached: bool | None = None,
     unit_id: int | None = None,
     assignee_id: int | None = None,
@@ -38,6 +44,8 @@ def tickets(
     tag: str | None = None,
     field_filters: Iterable[str] = (),
 ) -> Select[Any]:
+    """Visible tickets, narrowed by each filter given. A filter of several values matches any
+    of them; in `state`, "open_states" stands for the four open states."""
     below: Any = None
     scoped_as = viewer
     if unit_id is not None:
@@ -49,20 +57,26 @@ def tickets(
             # a page be read unit by unit of that subtree, not of the viewer's whole one.
             scoped_as = replace(viewer, unit_path=path, roles=viewer.roles - {"admin"})
     stmt = visible(select(Ticket), Ticket, scoped_as)
-    if state == "open_states":
-        state, open_only = None, True
-    if state:
-        stmt = stmt.where(Ticket.state == state)
+    states = {state} if isinstance(state, str) else set(state or ())
+    if "open_states" in states:
+        states.discard("open_states")
+        if states - set(OPEN_STATES):  # some open, some not: a plain IN of them all
+            states |= set(OPEN_STATES)
+        else:
+            states, open_only = set(), True
+    if states:
+        stmt = stmt.where(_one_or_many(Ticket.state, states))
     if open_only:
         stmt = stmt.where(OPEN)  # literal states: the queue indexes are partial on them
     if priority:
-        stmt = stmt.where(Ticket.priority == priority)
+        stmt = stmt.where(_one_or_many(Ticket.priority, priority))
     if category_code:
-        stmt = stmt.where(Ticket.category_code == category_code)
+        stmt = stmt.where(_one_or_many(Ticket.category_code, category_code))
     if service_level:
-        stmt = stmt.where(Ticket.service_level == service_level)
+        stmt = stmt.where(_one_or_many(Ticket.service_level, service_level))
     if tier:
-        stmt = stmt.where(Ticket.customer_id.in_(select(Customer.id).where(Customer.tier == tier)))
+        tiered = select(Customer.id).where(_one_or_many(Customer.tier, tier))
+        stmt = stmt.where(Ticket.customer_id.in_(tiered))
     if breached is not None:
         either = Ticket.breached_first_response | Ticket.breached_resolution
         stmt = stmt.where(either if breached else ~either)
@@ -102,10 +116,10 @@ def filtered(
         session,
         viewer,
         state=f.state,
-        priority=f.priority,
-        category_code=f.category,
-        tier=f.tier,
-        service_level=f.service_level,
+        priority=f.priority or (),
+        category_code=f.category or (),
+        tier=f.tier or (),
+        service_level=f.service_level or (),
         breached=f.breached,
         unit_id=f.unit_id,
         assignee_id=(viewer.staff_id or -1) if f.assignee == "me" else None,

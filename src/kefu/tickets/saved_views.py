@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from kefu.audit.service import record
 from kefu.clock import now
-from kefu.errors import Conflict, Forbidden, Invalid
+from kefu.errors import Conflict, FieldError, Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.scope import Viewer, get_visible, visible
 from kefu.tickets.models import Category, TicketView, shared_with_me
@@ -83,10 +83,21 @@ def _unit_path(session: Session, unit_id: int | None) -> str | None:
 
 
 def _check_filters(session: Session, viewer: Viewer, f: ViewFilters) -> None:
-    if f.category is not None:
-        category = session.get(Category, f.category)
-        if category is None or not category.is_active:
-            raise Invalid.field("filters.category", N_("Unknown category."))
+    if f.category:
+        known = set(
+            session.scalars(
+                select(Category.code).where(
+                    Category.code.in_(f.category), Category.is_active.is_(True)
+                )
+            )
+        )
+        unknown = [
+            FieldError(f"filters.category.{i}", N_("Unknown category."), {"category": code})
+            for i, code in enumerate(f.category)
+            if code not in known
+        ]
+        if unknown:
+            raise Invalid(errors=unknown)
     if f.unit_id is not None:
         unit = session.scalar(visible(select(Unit.id).where(Unit.id == f.unit_id), Unit, viewer))
         if unit is None:

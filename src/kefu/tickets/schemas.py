@@ -1,13 +1,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from kefu.i18n import N_
 from kefu.validation import Input, KefuValueError, Name
 
+T = TypeVar("T")
 Priority = Literal["urgent", "high", "normal", "low"]
 Channel = Literal["portal", "email", "api", "phone", "walk_in", "visit"]
 State = Literal["new", "open", "pending", "on_hold", "resolved", "closed"]
@@ -213,17 +221,39 @@ class TicketFieldOut(BaseModel):
 
 StateFilter = Literal["new", "open", "pending", "on_hold", "resolved", "closed", "open_states"]
 AssigneeFilter = Literal["me", "unassigned", "anyone"]
+Tier = Literal["A", "B", "C"]
+Level = Literal["5A", "4A", "3A", "2A", "1A"]
+CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+FieldFilter = Annotated[str, StringConstraints(min_length=3, max_length=200)]
+
+
+def _several(value: Any) -> Any:
+    """A filter of several values; one value alone (as views saved before multi-values
+    stored it, and as API clients may still send it) is a list of one. Duplicates go."""
+    if value is None or value == []:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return list(dict.fromkeys(value))
+    return value
+
+
+Many = BeforeValidator(_several)
+Several = Annotated[list[T], Field(max_length=50)]
 
 
 class ViewFilters(Input):
-    """The filters of the ticket list, as a saved view stores them. `state` "open_states"
-    means every open state (new, open, pending, on hold); None means any state."""
+    """The filters of the ticket list, as a saved view stores them. Each of state, priority,
+    category, tier and service level holds one or several values (any of them matches);
+    None means no filter. In `state`, "open_states" stands for every open state (new, open,
+    pending, on hold); the default is just that."""
 
-    state: StateFilter | None = "open_states"
-    priority: Priority | None = None
-    category: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = None
-    tier: Literal["A", "B", "C"] | None = None
-    service_level: Literal["5A", "4A", "3A", "2A", "1A"] | None = None
+    state: Annotated[Several[StateFilter] | None, Many] = ["open_states"]
+    priority: Annotated[Several[Priority] | None, Many] = None
+    category: Annotated[Several[CategoryCode] | None, Many] = None
+    tier: Annotated[Several[Tier] | None, Many] = None
+    service_level: Annotated[Several[Level] | None, Many] = None
     breached: bool | None = None
     unit_id: int | None = Field(None, description="Owned or handled by this unit or below.")
     assignee: AssigneeFilter = "anyone"
@@ -269,7 +299,6 @@ class ViewOut(BaseModel):
 
 RuleKind = Literal["category_function", "site_region"]
 Function = Literal["service", "business", "marketing", "technical"]
-CategoryCode = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 Note = Annotated[str, StringConstraints(max_length=200)]
 
 

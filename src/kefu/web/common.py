@@ -321,8 +321,12 @@ def safe_next(value: str | None) -> str:
 
 def url_with(request: Request, **changes: Any) -> str:
     """This page's URL with some query parameters changed (None or '' removes one)."""
-    params = {k: v for k, v in request.query_params.items() if k not in changes and k != "notice"}
-    params.update({k: v for k, v in changes.items() if v not in (None, "")})
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()  # a repeated parameter stays repeated
+        if k not in changes and k != "notice"
+    ]
+    params += [(k, v) for k, v in changes.items() if v not in (None, "")]
     return request.url.path + (f"?{urlencode(params)}" if params else "")
 
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import FormData, MultiDict, UploadFile
 
 from kefu.clock import now
 from kefu.complaints import service as complaints
@@ -270,14 +270,22 @@ BULK_ACTIONS = [("assign", N_("Assign to")), ("state", N_("Change state to"))]
 BULK_NOTICES = {"bulk": N_("Done: every selected ticket changed.")}
 
 
-def _filters_to_values(f: ViewFilters) -> dict[str, str]:
-    """A view's filters as the filter form shows them ('' = all)."""
+MULTI = ("state", "priority", "category", "tier", "service_level")
+
+
+def _filters_to_values(f: ViewFilters) -> dict[str, Any]:
+    """A view's filters as the filter form shows them: a list per filter of several values
+    ([] = all; for the state, [] = every open state and ["any"] = any state)."""
+    state: list[str] = ["any"] if f.state is None else list(f.state)
+    if "open_states" in state:
+        rest = [s for s in state if s != "open_states"]
+        state = [s for s in STATE_LABELS if s in queries.OPEN_STATES or s in rest] if rest else []
     return {
-        "state": "" if f.state == "open_states" else (f.state or "any"),
-        "priority": f.priority or "",
-        "category": f.category or "",
-        "tier": f.tier or "",
-        "service_level": f.service_level or "",
+        "state": state,
+        "priority": list(f.priority or ()),
+        "category": list(f.category or ()),
+        "tier": list(f.tier or ()),
+        "service_level": list(f.service_level or ()),
         "breached": "" if f.breached is None else ("yes" if f.breached else "no"),
         "unit_id": str(f.unit_id) if f.unit_id else "",
         "assignee": f.assignee,
@@ -285,29 +293,49 @@ def _filters_to_values(f: ViewFilters) -> dict[str, str]:
     }
 
 
-def _values_to_filters(v: dict[str, str]) -> ViewFilters:
+def _values_to_filters(v: dict[str, Any]) -> ViewFilters:
     state = v["state"]
-    return ViewFilters(
-        state=None if state == "any" else (state or "open_states"),  # type: ignore[arg-type]
-        priority=v["priority"] or None,  # type: ignore[arg-type]
-        category=v["category"] or None,
-        tier=v["tier"] or None,  # type: ignore[arg-type]
-        service_level=v["service_level"] or None,  # type: ignore[arg-type]
-        breached={"yes": True, "no": False}.get(v["breached"]),
-        unit_id=int(v["unit_id"]) if v["unit_id"] else None,
-        assignee=v["assignee"] or "anyone",  # type: ignore[arg-type]
-        q=v["q"] or None,
+    return ViewFilters.model_validate(
+        {
+            "state": None if "any" in state else (state or ["open_states"]),
+            "priority": v["priority"] or None,
+            "category": v["category"] or None,
+            "tier": v["tier"] or None,
+            "service_level": v["service_level"] or None,
+            "breached": {"yes": True, "no": False}.get(v["breached"]),
+            "unit_id": int(v["unit_id"]) if v["unit_id"] else None,
+            "assignee": v["assignee"] or "anyone",
+            "q": v["q"] or None,
+        }
     )
 
 
-def _clean_values(raw: Any, cats: list[tuple[str, str]], unit_ids: set[str]) -> dict[str, str]:
-    """Filter values from a query string or a form, each checked against its options."""
+def _read(raw: Any, names: Any) -> dict[str, Any]:
+    """The named filters of a query string or a form: a list for those of several values
+    (blank ones dropped: the form sends a blank one so that "none ticked" is said)."""
     return {
-        "state": _choice(raw.get("state", ""), (*STATE_LABELS, "any")),
-        "priority": _choice(raw.get("priority", ""), PRIORITY_LABELS),
-        "category": _choice(raw.get("category", ""), {c for c, _ in cats}),
-        "tier": _choice(raw.get("tier", ""), TIERS),
-        "service_level": _choice(raw.get("service_level", ""), LEVELS),
+        k: [x for x in raw.getlist(k) if isinstance(x, str) and x]
+        if k in MULTI
+        else (raw.get(k) or "")
+        for k in names
+    }
+
+
+def _several(values: list[str], allowed: Any) -> list[str]:
+    return [x for x in dict.fromkeys(values) if x in allowed]
+
+
+def _clean_values(
+    raw: dict[str, Any], cats: list[tuple[str, str]], unit_ids: set[str]
+) -> dict[str, Any]:
+    """Filter values (as `_read` gives them), each checked against its options."""
+    state = _several(raw.get("state", []), (*STATE_LABELS, "any"))
+    return {
+        "state": ["any"] if "any" in state else state,
+        "priority": _several(raw.get("priority", []), PRIORITY_LABELS),
+        "category": _several(raw.get("category", []), {c for c, _ in cats}),
+        "tier": _several(raw.get("tier", []), TIERS),
+        "service_level": _several(raw.get("service_level", []), LEVELS),
         "breached": _choice(raw.get("breached", ""), ("yes", "no")),
         "unit_id": _choice(raw.get("unit_id", ""), unit_ids),
         "assignee": _choice(raw.get("assignee", ""), dict(ASSIGNEE_OPTIONS)) or "anyone",
@@ -332,7 +360,11 @@ def _queue_page(
     back: str | None = None,
 ) -> Response:
     # After a refused form: the queue as the person saw it (its URL came in `back`).
-    p: Any = dict(parse_qsl(urlsplit(back).query)) if back else request.query_params
+    p: Any = (
+        MultiDict(parse_qsl(urlsplit(back).query, keep_blank_values=True))
+        if back
+        else request.query_params
+    )
     cats = categories(db)
     unit_choices = visible_tree(db, me).choices()
     unit_ids = {str(c.unit.id) for c in unit_choices}
@@ -348,7 +380,7 @@ def _queue_page(
             ViewFilters(assignee="me") if view == "mine" else ViewFilters(unit_id=me.unit_id)
         )
     # What the query string gives wins over the view's own values (a form sends them all).
-    given = {k: p[k] for k in FILTER_NAMES if k in p}
+    given = _read(p, [k for k in FILTER_NAMES if k in p])
     v = _clean_values({**defaults, **given}, cats, unit_ids)
     filters = Form({"view": view, "saved": raw_saved if saved else "", **v}, key="filter")
     stmt = queries.filtered(db, me.viewer, _values_to_filters(v))
@@ -374,7 +406,7 @@ def _queue_page(
         "personal_views": personal,
         "shared_views": shared,
         "filters": filters,
-        "filter_query": urlencode({k: v[k] for k in FILTER_NAMES if v[k]}),
+        "filter_query": urlencode({k: v[k] for k in FILTER_NAMES if v[k]}, doseq=True),
         "tickets": rows,
         "timers": {t.id: timers(t, at) for t in rows},
         "customers": queries.rows_by_id(db, Customer, {t.customer_id for t in rows}),
@@ -426,7 +458,7 @@ def _staff_options(db: Session, me: Me) -> list[tuple[int, str]]:
 
 def _posted_filters(db: Session, me: Me, form: FormData) -> ViewFilters:
     unit_ids = {str(c.unit.id) for c in visible_tree(db, me).choices()}
-    return _values_to_filters(_clean_values(form, categories(db), unit_ids))
+    return _values_to_filters(_clean_values(_read(form, FILTER_NAMES), categories(db), unit_ids))
 
 
 def _back(form: FormData) -> str:

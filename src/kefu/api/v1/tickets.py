@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from kefu.api.v1.common import (
     Cursor,
@@ -26,11 +26,14 @@ from kefu.tickets.schemas import (
     AssigneeFilter,
     BulkAction,
     EventOut,
+    Level,
     MessageIn,
+    Priority,
     StateFilter,
     TicketCreate,
     TicketOut,
     TicketUpdate,
+    Tier,
     TransferIn,
     ViewFilters,
 )
@@ -59,14 +62,27 @@ def list_tickets(
         Query(description="A saved view's id: its filters apply; parameters given here win."),
     ] = None,
     state: Annotated[
-        StateFilter | None,
-        Query(description="One state, or `open_states` for every open one."),
+        list[StateFilter] | None,
+        Query(
+            max_length=20,
+            description="A state, or `open_states` for every open one; repeat for any of "
+            "several (`state=new&state=open`).",
+        ),
     ] = None,
     open_only: Annotated[bool, Query(alias="open")] = False,
-    priority: Annotated[Literal["urgent", "high", "normal", "low"] | None, Query()] = None,
-    category: Annotated[str | None, Query(max_length=40)] = None,
-    tier: Annotated[Literal["A", "B", "C"] | None, Query()] = None,
-    service_level: Annotated[Literal["5A", "4A", "3A", "2A", "1A"] | None, Query()] = None,
+    priority: Annotated[
+        list[Priority] | None, Query(max_length=50, description="Repeat for any of several.")
+    ] = None,
+    category: Annotated[
+        list[Annotated[str, StringConstraints(max_length=40)]] | None,
+        Query(max_length=50, description="A category code; repeat for any of several."),
+    ] = None,
+    tier: Annotated[
+        list[Tier] | None, Query(max_length=50, description="Repeat for any of several.")
+    ] = None,
+    service_level: Annotated[
+        list[Level] | None, Query(max_length=50, description="Repeat for any of several.")
+    ] = None,
     breached: bool | None = None,
     unit_id: Annotated[
         int | None, Query(description="Owned or handled by this unit or below.")
@@ -94,7 +110,7 @@ def list_tickets(
         else ViewFilters(state=None)
     )
     given = {
-        "state": state or ("open_states" if open_only else None),
+        "state": state or (["open_states"] if open_only else None),
         "priority": priority,
         "category": category,
         "tier": tier,

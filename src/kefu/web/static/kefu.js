@@ -132,6 +132,37 @@
   document.addEventListener("htmx:afterSettle", refresh);
 })();
 
+// Filters of several values (<details data-multi>): the summary names what is ticked, and a
+// click elsewhere folds the open one.
+(function () {
+  "use strict";
+
+  function summarise(details) {
+    var out = details.querySelector("[data-multi-chosen]");
+    if (!out) { return; }
+    var names = [];
+    details.querySelectorAll("input[type=checkbox]:checked").forEach(function (box) {
+      names.push(box.parentElement.textContent.trim());
+    });
+    out.textContent = names.length ? names.join(", ") : out.getAttribute("data-blank");
+  }
+
+  document.addEventListener("change", function (e) {
+    var details = e.target.closest && e.target.closest("[data-multi]");
+    if (details) { summarise(details); }
+  });
+  document.addEventListener("click", function (e) {
+    document.querySelectorAll("details[data-multi][open]").forEach(function (d) {
+      if (!d.contains(e.target)) { d.open = false; }
+    });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") { return; }
+    var d = e.target.closest && e.target.closest("details[data-multi][open]");
+    if (d) { d.open = false; d.querySelector("summary").focus(); }
+  });
+})();
+
 // Ticket page: a standard phrase, filled in by the server, goes into the reply at the cursor.
 (function () {
   "use strict";

@@ -235,3 +235,133 @@ def test_scope_matrix_through_a_view_of_several_values(client, db):
         detail_url=lambda i: f"/api/v1/tickets/{i}",
         records=records,
     )
+
+
+# --- tag and custom field filters in saved views --------------------------------------------
+
+
+def define(client, h, **body):
+    r = client.post("/api/v1/ticket-fields", headers=h, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def with_fields(db, customer, subject, category, tags=(), **custom):
+    data = TicketCreate(
+        customer_id=customer.id,
+        category_code=category,
+        subject=subject,
+        tags=list(tags),
+        custom_fields=custom,
+    )
+    t = tickets.open_ticket(db, SYSTEM, data, channel="phone")
+    db.commit()
+    return t
+
+
+@pytest.fixture
+def fielded(client, db):
+    org = build_org(db, roles=("supervisor",))
+    admin = org.headers["admin"]
+    define(client, admin, key="amount", label_zh="金额", label_en="Amount", type="number")
+    define(
+        client,
+        admin,
+        key="fault_kind",
+        label_zh="故障类型",
+        label_en="Kind of fault",
+        type="choice",
+        category_code="fault_repair",
+        choices=[
+            {"value": "line", "label_zh": "线路", "label_en": "Line"},
+            {"value": "power", "label_zh": "电源", "label_en": "Power"},
+        ],
+    )
+    x = make_customer(db, org.county_x)
+    t = {
+        "big_line": with_fields(
+            db, x, "大额线路", "fault_repair", ["vip"], amount=500, fault_kind="line"
+        ),
+        "small_power": with_fields(
+            db, x, "小额电源", "fault_repair", ["VIP", "夜间"], amount=20, fault_kind="power"
+        ),
+        "big_other": with_fields(db, x, "大额其他", "other", [], amount=900),
+    }
+    return org, t
+
+
+def test_a_view_keeps_tag_and_field_filters(client, db, fielded):
+    org, t = fielded
+    h = org.headers["city_a"]
+    i = {k: v.id for k, v in t.items()}
+    r = client.post(
+        "/api/v1/ticket-views",
+        headers=h,
+        json={"name": "VIP 大额", "filters": {"tag": "vip", "field": ["amount>=100"]}},
+    )
+    assert r.status_code == 201, r.text
+    view = r.json()
+    assert view["filters"]["tag"] == "vip" and view["filters"]["field"] == ["amount>=100"]
+    assert ids_of(client, f"/api/v1/tickets?view={view['id']}", h) == {i["big_line"]}
+    # Parameters win: another tag, other field filters (all of them replaced).
+    url = f"/api/v1/tickets?view={view['id']}&tag=夜间"
+    assert ids_of(client, url, h) == set()  # the view's field filter still holds
+    url = f"/api/v1/tickets?view={view['id']}&tag=夜间&field=amount%3E%3D1"
+    assert ids_of(client, url, h) == {i["small_power"]}
+    url = f"/api/v1/tickets?view={view['id']}&field=fault_kind%3Dpower&field=amount%3C%3D50"
+    assert ids_of(client, url, h) == {i["small_power"]}
+    # Several field filters in a view: all must hold.
+    r = client.patch(
+        f"/api/v1/ticket-views/{view['id']}",
+        headers=h,
+        json={
+            "version": view["version"],
+            "filters": {"field": ["amount>=100", "amount<=600"], "state": None},
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert ids_of(client, f"/api/v1/tickets?view={view['id']}", h) == {i["big_line"]}
+    # Bad ones are named, each by its place; nothing is saved.
+    r = client.post(
+        "/api/v1/ticket-views",
+        headers=h,
+        json={
+            "name": "坏",
+            "filters": {"field": ["amount>=100", "amount>=lots", "nokey=1", "fault_kind>=line"]},
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == [
+        "filters.field.1",
+        "filters.field.2",
+        "filters.field.3",
+    ]
+    r = client.post(
+        "/api/v1/ticket-views", headers=h, json={"name": "坏", "filters": {"tag": "a;b"}}
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "filters.tag"
+    assert db.scalars(select(TicketView).where(TicketView.name == "坏")).first() is None
+
+
+def test_scope_matrix_through_a_view_of_tag_and_field(client, db, fielded):
+    org, _ = fielded
+    records = {}
+    for n, unit in enumerate(org.units.values()):
+        t = with_fields(db, make_customer(db, unit), f"单{n}", "other", ["巡检"], amount=n + 1)
+        records[t.id] = unit
+    wide = client.post(
+        "/api/v1/ticket-views",
+        headers=org.headers["province"],
+        json={
+            "name": "全省巡检",
+            "unit_id": org.province.id,
+            "filters": {"tag": "巡检", "field": ["amount>=1"]},
+        },
+    ).json()
+    check_scope(
+        client,
+        org,
+        list_url=f"/api/v1/tickets?view={wide['id']}",
+        detail_url=lambda i: f"/api/v1/tickets/{i}",
+        records=records,
+    )

@@ -29,8 +29,9 @@ from kefu.knowledge.schemas import PhraseCreate
 from kefu.scope import SYSTEM
 from kefu.staff import service as staff_service
 from kefu.staff.schemas import StaffCreate
+from kefu.tickets import fields
 from kefu.tickets import service as tickets
-from kefu.tickets.schemas import TicketCreate
+from kefu.tickets.schemas import ChoiceIn, TicketCreate, TicketFieldCreate
 from kefu.units import service as unit_service
 from kefu.units.schemas import UnitCreate
 from tests.factories import PASSWORD
@@ -60,6 +61,12 @@ TICKETS = [
     ("龙井茶业合作社", "C", "2A", "宽带报障：间歇断线", "normal", "fault_repair", 1),
     ("龙井茶业合作社", "C", "2A", "咨询云桌面套餐", "low", "consultation", 0.5),
 ]
+
+TAGS = {"专线中断，营业厅无法办理业务": ["重保"], "门户网站访问缓慢": ["重保"]}
+CUSTOM = {
+    "专线中断，营业厅无法办理业务": {"fault_kind": "line"},
+    "宽带报障：间歇断线": {"fault_kind": "power"},
+}
 
 
 def _staff(s: Any, unit_id: int, username: str, name: str, roles: list[str]) -> int:
@@ -100,6 +107,21 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         _staff(s, county.id, "lead.chen", "陈主管", ["supervisor", "agent"])
         ids["wang"] = _staff(s, county.id, "agent.wang", "王客服", ["agent"])
         ids["li"] = _staff(s, county.id, "agent.li", "李客服", ["agent"])
+        fields.create_definition(
+            s,
+            SYSTEM,
+            TicketFieldCreate(
+                key="fault_kind",
+                label_zh="故障类型",
+                label_en="Kind of fault",
+                type="choice",
+                category_code="fault_repair",
+                choices=[
+                    ChoiceIn(value="line", label_zh="线路", label_en="Line"),
+                    ChoiceIn(value="power", label_zh="电源", label_en="Power"),
+                ],
+            ),
+        )
         customers: dict[str, Customer] = {}
         contacts: dict[str, int] = {}
         for name, tier, level, subject, priority, category, hours in TICKETS:
@@ -129,6 +151,8 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
                     category_code=category,
                     subject=subject,
                     priority=priority,
+                    tags=TAGS.get(subject, []),
+                    custom_fields=CUSTOM.get(subject, {}),
                 ),
                 channel="phone",
             )
@@ -229,6 +253,52 @@ def test_views_bulk_phrases_and_context(server) -> None:  # type: ignore[no-unty
             expect(rows).to_have_count(2)
             expect(rows.first).to_contain_text("专线中断")
             shot(page, "01-view")
+
+            # Tag and custom field: the fields offered follow the category ticked; the value
+            # is asked as the field's type asks it (here: its choices).
+            page.locator(".console-views").get_by_role("link", name="本单位队列").click()
+            expect(rows).to_have_count(len(TICKETS))
+            page.locator("#f-filter-tag").fill("重保")
+            page.locator("#f-filter-tag").press("Tab")
+            expect(rows).to_have_count(2)
+            page.locator("#f-filter-tag").fill("")
+            page.locator("#f-filter-tag").press("Tab")
+            expect(rows).to_have_count(len(TICKETS))
+            key = page.locator("#f-filter-ff_key")
+            expect(key.locator("option", has_text="故障类型")).to_have_count(1)
+            page.locator("#f-filter-category summary").click()
+            page.locator("#f-filter-category").get_by_role(
+                "checkbox", name="安装开通", exact=True
+            ).check()
+            expect(key.locator("option", has_text="故障类型")).to_have_count(0)
+            page.locator("#f-filter-category").get_by_role(
+                "checkbox", name="安装开通", exact=True
+            ).uncheck()
+            page.locator("#f-filter-category").get_by_role(
+                "checkbox", name="故障报修", exact=True
+            ).check()
+            expect(rows).to_have_count(2)
+            page.locator("h1").click()
+            page.locator("#f-filter-ff_key").select_option(label="故障类型")
+            page.locator("#f-filter-ff_value").select_option(label="线路")
+            expect(rows).to_have_count(1)
+            page.locator("#field_filter").get_by_role("button", name="添加").click()
+            chip = page.locator("#field_filter .chip")
+            expect(chip).to_have_text("故障类型 = 线路")
+            expect(page.locator("#f-filter-ff_value")).to_have_value("")
+            expect(rows).to_have_count(1)
+            shot(page, "01b-field-filter")
+            chip.locator("input").uncheck()
+            expect(rows).to_have_count(2)
+            chip.locator("input").check()
+            expect(rows).to_have_count(1)
+            page.locator("details.save-view > summary").click()
+            page.locator("#f-saveview-name").fill("专线故障")
+            page.get_by_role("button", name="另存为新视图").click()
+            page.wait_for_load_state("load")
+            expect(page.locator("#personal-views [aria-current=page]")).to_have_text("专线故障")
+            expect(rows).to_have_count(1)
+            expect(page.locator("#field_filter .chip")).to_have_text("故障类型 = 线路")
 
             # Bulk: tick two tickets, assign them to 李客服.
             page.locator(".console-views").get_by_role("link", name="本单位队列").click()

@@ -129,6 +129,113 @@ def test_the_filter_bar_takes_several_values_and_saves_them(client, db):
     assert page.status_code == 200 and shown(page.text, subjects) == set(subjects)
 
 
+def _fields_and_tickets(client, db, org):
+    admin = org.headers["admin"]
+    for body in (
+        {"key": "amount", "label_zh": "金额", "label_en": "Amount", "type": "number"},
+        {
+            "key": "fault_kind",
+            "label_zh": "故障类型",
+            "label_en": "Kind of fault",
+            "type": "choice",
+            "category_code": "fault_repair",
+            "choices": [
+                {"value": "line", "label_zh": "线路", "label_en": "Line"},
+                {"value": "power", "label_zh": "电源", "label_en": "Power"},
+            ],
+        },
+        {
+            "key": "visit_on",
+            "label_zh": "上门日期",
+            "label_en": "Visit on",
+            "type": "date",
+            "category_code": "installation",
+        },
+    ):
+        assert client.post("/api/v1/ticket-fields", headers=admin, json=body).status_code == 201
+    x = make_customer(db, org.county_x)
+    for subject, category, tags, custom in (
+        ("大额线路", "fault_repair", ["vip"], {"amount": 500, "fault_kind": "line"}),
+        ("小额电源", "fault_repair", ["夜间"], {"amount": 20, "fault_kind": "power"}),
+        ("装机", "installation", ["vip"], {"visit_on": "2026-12-01"}),
+    ):
+        data = TicketCreate(
+            customer_id=x.id,
+            category_code=category,
+            subject=subject,
+            tags=tags,
+            custom_fields=custom,
+        )
+        tickets.open_ticket(db, SYSTEM, data, channel="phone")
+    db.commit()
+    return ("大额线路", "小额电源", "装机")
+
+
+def test_tag_and_custom_field_filters_in_the_bar(client, db):
+    org = build_org(db, roles=("supervisor",))
+    subjects = _fields_and_tickets(client, db, org)
+    signed_in(client, "m-city-a")
+    page = client.get("/tickets?view=unit&tag=VIP")
+    assert shown(page.text, subjects) == {"大额线路", "装机"}
+    assert 'name="tag" value="vip"' in page.text
+    # The fields offered follow the categories ticked (their own and every category's).
+    page = client.get("/tickets?view=unit&category=fault_repair")
+    options = re.search(r'id="f-filter-ff_key".*?</select>', page.text, re.S).group(0)
+    assert 'value="amount"' in options and 'value="fault_kind"' in options
+    assert 'value="visit_on"' not in options
+    page = client.get("/tickets?view=unit")
+    options = re.search(r'id="f-filter-ff_key".*?</select>', page.text, re.S).group(0)
+    assert 'value="visit_on"' in options  # no category: every field
+    # Choosing a field (HTMX) brings a value input typed like it.
+    frag = client.get(
+        "/tickets?view=unit&category=fault_repair&ff_key=fault_kind",
+        headers={**HX, "HX-Target": "field_filter"},
+    )
+    assert frag.text.lstrip().startswith('<div id="field_filter"')
+    assert '<option value="power"' in frag.text and "电源" in frag.text
+    assert 'name="ff_op"' in frag.text and 'type="hidden" name="ff_op"' in frag.text
+    frag = client.get(
+        "/tickets?view=unit&ff_key=amount", headers={**HX, "HX-Target": "field_filter"}
+    )
+    assert 'type="number"' in frag.text and '<option value="&gt;=">' in frag.text
+    frag = client.get(
+        "/tickets?view=unit&ff_key=visit_on", headers={**HX, "HX-Target": "field_filter"}
+    )
+    assert 'type="date"' in frag.text
+    # Adding one: the list narrows, the filter shows as a chip and goes into the save form.
+    page = client.get("/tickets?view=unit&ff_key=amount&ff_op=%3E%3D&ff_value=100")
+    assert shown(page.text, subjects) == {"大额线路"}
+    assert 'name="field" value="amount&gt;=100" checked> 金额 ≥ 100' in page.text
+    assert '<input type="hidden" name="field" value="amount&gt;=100">' in page.text
+    page = client.get("/tickets?view=unit&field=amount%3E%3D100&field=fault_kind%3Dline")
+    assert shown(page.text, subjects) == {"大额线路"} and "故障类型 = 线路" in page.text
+    # A bad value is left out, saying why; the rest of the filters hold.
+    page = client.get("/tickets?view=unit&tag=vip&ff_key=amount&ff_value=lots")
+    assert page.status_code == 200 and 'id="filter-errors"' in page.text
+    assert shown(page.text, subjects) == {"大额线路", "装机"}
+    page = client.get("/tickets?view=unit&tag=a%3Bb")
+    assert 'id="filter-errors"' in page.text and shown(page.text, subjects) == set(subjects)
+    # Saved with the view, and shown again when it is chosen.
+    r = post(
+        client,
+        "/tickets/views",
+        {"name": "VIP 故障", "tag": "vip", "field": ["", "fault_kind=line"], "assignee": "anyone"},
+    )
+    assert r.status_code == 303, r.text
+    view = db.scalars(select(TicketView).where(TicketView.name == "VIP 故障")).one()
+    assert view.filters["tag"] == "vip" and view.filters["field"] == ["fault_kind=line"]
+    page = client.get(f"/tickets?saved={view.id}")
+    assert shown(page.text, subjects) == {"大额线路"}
+    assert 'name="field" value="fault_kind=line" checked' in page.text
+    # Unticking the chip (the blank value stays): the view's field filter is off.
+    page = client.get(f"/tickets?saved={view.id}&field=")
+    assert shown(page.text, subjects) == {"大额线路", "装机"}
+    # A forged bad filter in the save form is refused, naming it; nothing saved.
+    r = post(client, "/tickets/views", {"name": "坏", "field": "amount>=lots"})
+    assert r.status_code == 422
+    assert db.scalars(select(TicketView).where(TicketView.name == "坏")).first() is None
+
+
 def test_a_shared_view_never_widens_what_a_member_sees(client, db):
     org = build_org(db, roles=("supervisor",))
     agent = make_staff(db, org.county_x, username="agent-x")

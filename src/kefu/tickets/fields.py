@@ -12,6 +12,7 @@ indexes serve equality and ranges — numbers as numbers, dates as dates — on 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -350,9 +351,23 @@ def write_values(
 # --- filters ----------------------------------------------------------------------------------
 
 
-def filter_condition(session: Session, expression: str) -> ColumnElement[bool]:
-    """`key=value`, `key>=value` or `key<=value` on a custom field, as a condition on
-    tickets (through the typed, indexed values)."""
+@dataclass
+class FilterPart:
+    """A custom field filter, checked: the field, the operator and the value as stored in
+    the JSON copy (text, number, ISO date, choice value)."""
+
+    field: TicketField
+    op: str
+    value: Any
+
+    @property
+    def expression(self) -> str:
+        return f"{self.field.key}{self.op}{self.value}"
+
+
+def parse_filter(session: Session, expression: str) -> FilterPart:
+    """`key=value`, `key>=value` or `key<=value`, checked against the field's type (every
+    error names `field`)."""
     found = FILTER_RE.match(expression.strip())
     if not found:
         raise Invalid.field(
@@ -373,6 +388,29 @@ def filter_condition(session: Session, expression: str) -> ColumnElement[bool]:
     value, error = clean_one(probe, raw)
     if error is not None:
         raise Invalid(errors=[FieldError("field", error.message, error.params)])
+    if field.type not in ("number", "date") and op != "=":
+        raise Invalid.field("field", N_("Only numbers and dates compare with >= and <=."))
+    return FilterPart(field, op, value)
+
+
+def filter_fields(session: Session, category_codes: Iterable[str] = ()) -> list[TicketField]:
+    """The fields a ticket list may be filtered on: those of the chosen categories (their
+    own, inherited and global ones), or every active field when no category is chosen."""
+    codes = list(category_codes)
+    if not codes:
+        return list_definitions(session, include_inactive=False)
+    found: dict[int, TicketField] = {}
+    for code in codes:
+        for f in fields_for(session, code):
+            found.setdefault(f.id, f)
+    return sorted(found.values(), key=lambda f: (f.position, f.id))
+
+
+def filter_condition(session: Session, expression: str) -> ColumnElement[bool]:
+    """`key=value`, `key>=value` or `key<=value` on a custom field, as a condition on
+    tickets (through the typed, indexed values)."""
+    part = parse_filter(session, expression)
+    field, op, value = part.field, part.op, part.value
     column: Any
     if field.type == "number":
         column, value = TicketFieldValue.value_number, Decimal(str(value))
@@ -380,8 +418,6 @@ def filter_condition(session: Session, expression: str) -> ColumnElement[bool]:
         column, value = TicketFieldValue.value_date, date.fromisoformat(value)
     else:
         column = TicketFieldValue.value_text
-        if op != "=":
-            raise Invalid.field("field", N_("Only numbers and dates compare with >= and <=."))
     test = column == value if op == "=" else column >= value if op == ">=" else column <= value
     matching = select(TicketFieldValue.ticket_id).where(TicketFieldValue.field_id == field.id, test)
     return Ticket.id.in_(matching)

@@ -107,8 +107,6 @@ def filtered(
     f: ViewFilters,
     *,
     customer_id: int | None = None,
-    tag: str | None = None,
-    field_filters: Iterable[str] = (),
 ) -> Select[Any]:
     """The tickets of a saved view's filters (or the list API's), always within the viewer's
     scope: a view only narrows, it never widens what the viewer sees."""
@@ -126,8 +124,8 @@ def filtered(
         unassigned=f.assignee == "unassigned",
         customer_id=customer_id,
         q=f.q,
-        tag=tag,
-        field_filters=field_filters,
+        tag=f.tag,
+        field_filters=f.field,
     )
 
 

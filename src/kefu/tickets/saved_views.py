@@ -18,8 +18,10 @@ from kefu.clock import now
 from kefu.errors import Conflict, FieldError, Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.scope import Viewer, get_visible, visible
+from kefu.tickets import fields
 from kefu.tickets.models import Category, TicketView, shared_with_me
 from kefu.tickets.schemas import ViewCreate, ViewFilters, ViewUpdate
+from kefu.tickets.service import clean_tags
 from kefu.units.models import Unit
 
 SHARE_ROLES = ("supervisor", "manager")  # and admins
@@ -98,6 +100,19 @@ def _check_filters(session: Session, viewer: Viewer, f: ViewFilters) -> None:
         ]
         if unknown:
             raise Invalid(errors=unknown)
+    if f.tag is not None:
+        try:
+            clean_tags([f.tag])
+        except Invalid as exc:
+            raise Invalid.field("filters.tag", exc.errors[0].message) from exc
+    bad = []
+    for i, expression in enumerate(f.field):
+        try:
+            fields.parse_filter(session, expression)
+        except Invalid as exc:
+            bad += [FieldError(f"filters.field.{i}", e.message, e.params) for e in exc.errors]
+    if bad:
+        raise Invalid(errors=bad)
     if f.unit_id is not None:
         unit = session.scalar(visible(select(Unit.id).where(Unit.id == f.unit_id), Unit, viewer))
         if unit is None:

@@ -247,7 +247,8 @@ class ViewFilters(Input):
     """The filters of the ticket list, as a saved view stores them. Each of state, priority,
     category, tier and service level holds one or several values (any of them matches);
     None means no filter. In `state`, "open_states" stands for every open state (new, open,
-    pending, on hold); the default is just that."""
+    pending, on hold); the default is just that. `tag` and `field` (custom fields) narrow
+    further."""
 
     state: Annotated[Several[StateFilter] | None, Many] = ["open_states"]
     priority: Annotated[Several[Priority] | None, Many] = None
@@ -258,6 +259,13 @@ class ViewFilters(Input):
     unit_id: int | None = Field(None, description="Owned or handled by this unit or below.")
     assignee: AssigneeFilter = "anyone"
     q: Annotated[str, StringConstraints(max_length=100)] | None = None
+    tag: Tag | None = Field(None, description="Tickets with this tag.")
+    field: list[FieldFilter] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Custom field filters, `key=value`, `key>=value` or `key<=value` "
+        "(numbers and dates); all of them must hold.",
+    )
 
 
 ViewName = Annotated[str, StringConstraints(min_length=1, max_length=100)]

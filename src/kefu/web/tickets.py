@@ -22,9 +22,9 @@ from kefu.i18n import N_, get_locale
 from kefu.pagination import paginate
 from kefu.staff import queries as staff_queries
 from kefu.staff.models import Staff
-from kefu.tickets import attachments, bulk, escalation, policy, queries, saved_views
+from kefu.tickets import attachments, bulk, escalation, fields, policy, queries, saved_views
 from kefu.tickets import service as tickets
-from kefu.tickets.models import Category, Ticket, TicketEvent
+from kefu.tickets.models import Category, Ticket, TicketEvent, TicketField
 from kefu.tickets.schemas import (
     BulkAction,
     MessageIn,
@@ -260,6 +260,8 @@ FILTER_NAMES = (
     "unit_id",
     "assignee",
     "q",
+    "tag",
+    "field",
 )
 ASSIGNEE_OPTIONS = [
     ("me", N_("Me")),
@@ -270,7 +272,8 @@ BULK_ACTIONS = [("assign", N_("Assign to")), ("state", N_("Change state to"))]
 BULK_NOTICES = {"bulk": N_("Done: every selected ticket changed.")}
 
 
-MULTI = ("state", "priority", "category", "tier", "service_level")
+MULTI = ("state", "priority", "category", "tier", "service_level", "field")
+FIELD_OPS = {"=": "=", ">=": "≥", "<=": "≤"}
 
 
 def _filters_to_values(f: ViewFilters) -> dict[str, Any]:
@@ -290,6 +293,8 @@ def _filters_to_values(f: ViewFilters) -> dict[str, Any]:
         "unit_id": str(f.unit_id) if f.unit_id else "",
         "assignee": f.assignee,
         "q": f.q or "",
+        "tag": f.tag or "",
+        "field": list(f.field),
     }
 
 
@@ -306,6 +311,8 @@ def _values_to_filters(v: dict[str, Any]) -> ViewFilters:
             "unit_id": int(v["unit_id"]) if v["unit_id"] else None,
             "assignee": v["assignee"] or "anyone",
             "q": v["q"] or None,
+            "tag": v["tag"] or None,
+            "field": v["field"][:10],
         }
     )
 
@@ -340,7 +347,73 @@ def _clean_values(
         "unit_id": _choice(raw.get("unit_id", ""), unit_ids),
         "assignee": _choice(raw.get("assignee", ""), dict(ASSIGNEE_OPTIONS)) or "anyone",
         "q": (raw.get("q") or "").strip()[:100],
+        "tag": " ".join((raw.get("tag") or "").split()).lower()[:40],
+        "field": [x.strip()[:200] for x in dict.fromkeys(raw.get("field", []))][:10],
     }
+
+
+@dataclass
+class FieldFilterBar:
+    """The custom field part of the filter bar: the fields offered (those of the chosen
+    categories), the one being added with its operator and value, and the filters already
+    set, as chips to untick."""
+
+    options: list[tuple[str, str]]
+    chosen: TicketField | None
+    op: str
+    value: str
+    chips: list[tuple[str, str]]  # (expression, what it says)
+    ops: dict[str, str]
+
+
+def _chip(part: fields.FilterPart) -> str:
+    shown = fields.choice_label(part.field, part.value) if part.field.type == "choice" else None
+    value = str(shown) if shown is not None else str(part.value)
+    return f"{ticket_fields.label_of(part.field)} {FIELD_OPS[part.op]} {value}"
+
+
+def _checked_filters(
+    db: Session, v: dict[str, Any], p: Any
+) -> tuple[FieldFilterBar, list[FieldError]]:
+    """Check the tag and the field filters (those set, and the one being added from
+    `ff_key`, `ff_op`, `ff_value`): good ones stay in `v`, bad ones go, each with why."""
+    errors: list[FieldError] = []
+    if v["tag"]:
+        try:
+            tickets.clean_tags([v["tag"]])
+        except Invalid as exc:
+            errors += [FieldError("tag", e.message, e.params) for e in exc.errors]
+            v["tag"] = ""
+    key = str(p.get("ff_key") or "")
+    value = str(p.get("ff_value") or "").strip()[:200]
+    options = fields.filter_fields(db, v["category"])
+    chosen = next((f for f in options if f.key == key), None)
+    op = str(p.get("ff_op") or "=")
+    if op not in FIELD_OPS or chosen is None or chosen.type not in ("number", "date"):
+        op = "="
+    raw = list(v["field"])
+    if chosen is not None and value:
+        raw.append(f"{chosen.key}{op}{value}")
+    parts: dict[str, fields.FilterPart] = {}
+    for expression in raw:
+        try:
+            part = fields.parse_filter(db, expression)
+        except Invalid as exc:
+            errors += [FieldError("field", e.message, e.params) for e in exc.errors]
+            continue
+        parts.setdefault(part.expression, part)
+    if chosen is not None and value and not errors:
+        value = ""  # added: it shows as a chip now
+    v["field"] = list(parts)[:10]
+    bar = FieldFilterBar(
+        options=[(f.key, ticket_fields.label_of(f)) for f in options],
+        chosen=chosen,
+        op=op,
+        value=value,
+        chips=[(x, _chip(parts[x])) for x in v["field"]],
+        ops=FIELD_OPS,
+    )
+    return bar, errors
 
 
 @router.get("/tickets")
@@ -382,6 +455,7 @@ def _queue_page(
     # What the query string gives wins over the view's own values (a form sends them all).
     given = _read(p, [k for k in FILTER_NAMES if k in p])
     v = _clean_values({**defaults, **given}, cats, unit_ids)
+    field_bar, filter_errors = _checked_filters(db, v, p)
     filters = Form({"view": view, "saved": raw_saved if saved else "", **v}, key="filter")
     stmt = queries.filtered(db, me.viewer, _values_to_filters(v))
     cursor = p.get("cursor") or None
@@ -406,6 +480,8 @@ def _queue_page(
         "personal_views": personal,
         "shared_views": shared,
         "filters": filters,
+        "field_bar": field_bar,
+        "filter_errors": filter_errors,
         "filter_query": urlencode({k: v[k] for k in FILTER_NAMES if v[k]}, doseq=True),
         "tickets": rows,
         "timers": {t.id: timers(t, at) for t in rows},
@@ -457,8 +533,13 @@ def _staff_options(db: Session, me: Me) -> list[tuple[int, str]]:
 
 
 def _posted_filters(db: Session, me: Me, form: FormData) -> ViewFilters:
+    """The filters a save form carries (checked again: a bad one is refused, not dropped)."""
     unit_ids = {str(c.unit.id) for c in visible_tree(db, me).choices()}
-    return _values_to_filters(_clean_values(_read(form, FILTER_NAMES), categories(db), unit_ids))
+    v = _clean_values(_read(form, FILTER_NAMES), categories(db), unit_ids)
+    _, errors = _checked_filters(db, v, form)
+    if errors:
+        raise Invalid(errors=[FieldError("name", e.message, e.params) for e in errors])
+    return _values_to_filters(v)
 
 
 def _back(form: FormData) -> str:

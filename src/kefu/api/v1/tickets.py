@@ -119,16 +119,11 @@ def list_tickets(
         "unit_id": unit_id,
         "assignee": assignee or ("me" if mine else None),
         "q": q,
+        "tag": tag,
+        "field": [f[:200] for f in field] if field else None,
     }
     filters = base.model_copy(update={k: v for k, v in given.items() if v is not None})
-    stmt = queries.filtered(
-        db,
-        viewer,
-        filters,
-        customer_id=customer_id,
-        tag=tag,
-        field_filters=[f[:200] for f in field or ()],
-    )
+    stmt = queries.filtered(db, viewer, filters, customer_id=customer_id)
     key, descending = SORTS[sort]
     page = paginate(db, stmt, key=key, limit=limit, cursor=cursor, descending=descending)
     return PageOut[TicketOut](

@@ -107,6 +107,11 @@ def server(tmp_path: Path) -> Iterator[dict[str, Any]]:
         _staff(s, county.id, "lead.chen", "陈主管", ["supervisor", "agent"])
         ids["wang"] = _staff(s, county.id, "agent.wang", "王客服", ["agent"])
         ids["li"] = _staff(s, county.id, "agent.li", "李客服", ["agent"])
+        hall = unit_service.create_unit(
+            s, SYSTEM, UnitCreate(name="文三路营业厅", region_code="330106", parent_id=county.id)
+        )
+        ids["hall"] = hall.id
+        _staff(s, hall.id, "agent.zhao", "赵客服", ["agent"])
         fields.create_definition(
             s,
             SYSTEM,
@@ -330,6 +335,39 @@ def test_views_bulk_phrases_and_context(server) -> None:  # type: ignore[no-unty
             expect(report.locator("p").first).to_contain_text("新建")  # states by name
             expect(page.locator("#results input[data-pick]:checked")).to_have_count(len(TICKETS))
             shot(page, "02-bulk-refused")
+
+            # Bulk transfer to another unit: a reason is required (refused whole without it),
+            # then each ticket goes to the unit's least-loaded agent.
+            page.locator(".console-views").get_by_role("link", name="本单位队列").click()
+            expect(rows).to_have_count(len(TICKETS))
+            picks = page.locator("#results input[data-pick]")
+            picks.nth(2).check()
+            picks.nth(3).check()
+            moved = [
+                rows.nth(2).locator("code").inner_text(),
+                rows.nth(3).locator("code").inner_text(),
+            ]
+            page.locator("#f-bulk-action").select_option("transfer")
+            expect(page.locator("#f-bulk-state")).to_be_hidden()
+            expect(page.locator("#f-bulk-unit_id")).to_be_visible()
+            expect(page.locator("#f-bulk-assignee_id")).to_be_visible()
+            page.locator("#f-bulk-unit_id").select_option(str(server["hall"]))
+            page.get_by_role("button", name="应用到所选工单").click()
+            page.wait_for_load_state("load")
+            expect(page.locator("#bulk-report")).to_be_visible()
+            expect(page.locator("#f-bulk-reason")).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("#results input[data-pick]:checked")).to_have_count(2)
+            expect(page.locator("#f-bulk-unit_id")).to_have_value(str(server["hall"]))
+            expect(page.locator("#f-bulk-action")).to_have_value("transfer")
+            expect(page.locator("#f-bulk-state")).to_be_hidden()
+            page.locator("#f-bulk-reason").fill("营业厅上门处理")
+            page.get_by_role("button", name="应用到所选工单").click()
+            page.wait_for_load_state("load")
+            expect(page.locator(".toast-ok")).to_contain_text("所选工单均已更改")
+            for number in moved:
+                row = rows.filter(has_text=number)
+                expect(row).to_contain_text("赵客服")
+            shot(page, "02b-bulk-transfer")
 
             # The ticket page: a phrase goes in at the cursor, filled in by the server.
             tid = server["tickets"]["专线中断，营业厅无法办理业务"]

@@ -357,6 +357,37 @@ def test_bulk_is_all_or_nothing_with_a_report_per_ticket(client, db):
     assert str(good.id) not in state_audits
 
 
+def test_bulk_transfer_from_the_bulk_bar(client, db):
+    org = build_org(db, roles=("supervisor",))
+    agent_y = make_staff(db, org.county_y, username="agent-y", display_name="李四")
+    customer = make_customer(db, org.county_x)
+    a, b = open_ticket(db, customer, "转甲"), open_ticket(db, customer, "转乙")
+    hidden = open_ticket(db, make_customer(db, org.county_z), "别处的单")
+    signed_in(client, "m-city-a")
+    page = client.get("/tickets?view=unit")
+    assert 'id="f-bulk-unit_id"' in page.text and 'value="transfer"' in page.text
+    base = {"action": "transfer", "unit_id": str(org.county_y.id)}
+    # No reason: refused whole, the reason named; nothing moved.
+    r = post(client, "/tickets/bulk", {**base, "t": _picks([a, b]), "reason": ""})
+    assert r.status_code == 422
+    assert re.search(r'id="f-bulk-reason"[^>]*aria-invalid="true"', r.text)
+    # One ticket out of scope: refused whole, that one named by id only.
+    r = post(client, "/tickets/bulk", {**base, "t": _picks([a, hidden]), "reason": "上门"})
+    assert r.status_code == 422
+    report = re.search(r'id="bulk-report".*?</div>', r.text, re.S).group(0)
+    assert f"#{hidden.id}" in report and hidden.number not in report
+    db.expire_all()
+    assert {db.get(Ticket, t.id).handling_unit_id for t in (a, b)} == {org.county_x.id}
+    r = post(client, "/tickets/bulk", {**base, "t": _picks([a, b]), "reason": "Y县上门"})
+    assert r.status_code == 303, r.text
+    db.expire_all()
+    for t in (a, b):
+        row = db.get(Ticket, t.id)
+        assert row.handling_unit_id == org.county_y.id and row.assignee_id == agent_y.id
+    audits = db.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.transfer")).all()
+    assert sorted(int(x.object_id) for x in audits) == sorted([a.id, b.id])
+
+
 def test_bulk_api_reports_fields_and_changes_nothing(client, db):
     org = build_org(db, roles=("supervisor",))
     customer = make_customer(db, org.county_x)

@@ -1,4 +1,5 @@
-"""Bulk actions of the agent console: one action on many tickets, all or nothing.
+"""Bulk actions of the agent console: assign, change state or transfer many tickets, all or
+nothing (a transfer is the single-ticket transfer, ticket by ticket, with its rules).
 
 Each ticket is tried in a savepoint of its own, so every failure is found and reported (which
 ticket, which field, why: out of scope, the state machine, a stale version); if any fails,
@@ -8,6 +9,7 @@ writes its own timeline event and audit row, exactly as the single-ticket action
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -20,7 +22,8 @@ from kefu.scope import Viewer, visible
 from kefu.staff.models import Staff
 from kefu.tickets import service
 from kefu.tickets.models import Ticket
-from kefu.tickets.schemas import BulkAction
+from kefu.tickets.schemas import BulkAction, TransferIn
+from kefu.validation import pydantic_errors
 
 REFUSED = N_("Nothing was changed: {failed} of {total} tickets cannot take this action.")
 NO_TICKET = N_("No such ticket.")
@@ -67,12 +70,32 @@ def assign(session: Session, viewer: Viewer, ticket: Ticket, person: int, reason
     )
 
 
+def _transfer(data: BulkAction) -> TransferIn:
+    """The single-ticket transfer's input, checked by its own schema (the reason)."""
+    try:
+        return TransferIn.model_validate(
+            {
+                "version": 0,  # each ticket's own version goes in, ticket by ticket
+                "unit_id": data.unit_id,
+                "assignee_id": data.assignee_id,
+                "reason": data.reason,
+            }
+        )
+    except ValidationError as exc:
+        raise Invalid(errors=pydantic_errors(exc.errors())) from exc
+
+
 def bulk_update(session: Session, viewer: Viewer, data: BulkAction) -> list[Ticket]:
     if not viewer.has_role("agent", "supervisor", "manager"):
         raise Forbidden()
     person = None
+    move = None
     if data.action == "assign":
         person = _person(session, viewer, data.assignee_id)
+    elif data.action == "transfer":
+        # The target's rules are the single transfer's, checked once before any ticket.
+        move = _transfer(data)
+        service.transfer_target(session, move)
     elif data.state is None:
         raise Invalid.field("state", N_("Choose the new state."))
     failures: list[FieldError] = []
@@ -85,15 +108,20 @@ def bulk_update(session: Session, viewer: Viewer, data: BulkAction) -> list[Tick
         seen.add(item.id)
         try:
             with session.begin_nested():
-                ticket = service.get_ticket(session, viewer, item.id, for_update=True)
-                service._check_version(ticket, item.version)
-                if person is not None:
-                    assign(session, viewer, ticket, person, data.reason)
+                if move is not None:
+                    # The single-ticket transfer, as is: scope, version, event, audit, notice.
+                    mine = move.model_copy(update={"version": item.version})
+                    ticket = service.transfer(session, viewer, item.id, mine)
                 else:
-                    assert data.state is not None
-                    service.change_state(session, viewer, ticket, data.state, data.reason)
-                ticket.updated_at = now()
-                service._flush(session)
+                    ticket = service.get_ticket(session, viewer, item.id, for_update=True)
+                    service._check_version(ticket, item.version)
+                    if person is not None:
+                        assign(session, viewer, ticket, person, data.reason)
+                    else:
+                        assert data.state is not None
+                        service.change_state(session, viewer, ticket, data.state, data.reason)
+                    ticket.updated_at = now()
+                    service._flush(session)
         except NotFound:
             failures.append(FieldError(f"tickets.{i}.id", NO_TICKET, {"id": item.id}))
         except Conflict as exc:

@@ -15,10 +15,9 @@ from kefu.customers.models import Contact, Customer
 from kefu.scope import Viewer, path_in_subtree, visible
 from kefu.tickets import fields
 from kefu.tickets.models import OPEN, Category, Ticket
+from kefu.tickets.policy import OPEN_STATES
 from kefu.tickets.schemas import ViewFilters
 from kefu.units.models import Unit
-
-OPEN_STATES = ("new", "open", "pending", "on_hold")
 
 
 def _one_or_many(column: Any, values: Collection[str]) -> Any:

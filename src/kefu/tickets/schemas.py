@@ -375,7 +375,12 @@ class BulkAction(Input):
     """One action on many tickets, all or nothing."""
 
     tickets: list[BulkItem] = Field(min_length=1, max_length=200)
-    action: Literal["assign", "state"]
-    assignee_id: int | None = None
+    action: Literal["assign", "state", "transfer"]
+    assignee_id: int | None = Field(
+        None, description="assign: the person; transfer: the person (optional with a unit)."
+    )
     state: State | None = None
-    reason: Annotated[str, StringConstraints(max_length=500)] = ""
+    unit_id: int | None = Field(None, description="transfer: the unit (optional with a person).")
+    reason: Annotated[str, StringConstraints(max_length=500)] = Field(
+        "", description="Recorded with each change; a transfer needs one (2–500 characters)."
+    )

@@ -669,18 +669,34 @@ def customer_reply(
     return row
 
 
+def transfer_target(session: Session, data: TransferIn) -> tuple[Unit | None, int | None]:
+    """Where a transfer goes: an active unit and/or an active person (one at least). The
+    rules of every transfer, one ticket or many (bulk checks them once, before any ticket)."""
+    if data.unit_id is None and data.assignee_id is None:
+        raise Invalid.field("unit_id", N_("Name a unit or a person to transfer to."))
+    unit = None
+    if data.unit_id is not None:
+        unit = session.get(Unit, data.unit_id)
+        if unit is None or not unit.is_active:
+            raise Invalid.field("unit_id", N_("No such unit."))
+    person = None
+    if data.assignee_id is not None:
+        person = session.scalar(
+            select(Staff.id).where(Staff.id == data.assignee_id, Staff.is_active.is_(True))
+        )
+        if person is None:
+            raise Invalid.field("assignee_id", N_("No such active staff member."))
+    return unit, person
+
+
 def transfer(session: Session, viewer: Viewer, ticket_id: int, data: TransferIn) -> Ticket:
     """Move a ticket to another unit and/or person, with a reason (recorded)."""
     ticket = get_ticket(session, viewer, ticket_id, for_update=True)
     _check_version(ticket, data.version)
     if not viewer.has_role("agent", "supervisor", "manager"):
         raise Forbidden()
-    if data.unit_id is None and data.assignee_id is None:
-        raise Invalid.field("unit_id", N_("Name a unit or a person to transfer to."))
-    if data.unit_id is not None:
-        unit = session.get(Unit, data.unit_id)
-        if unit is None or not unit.is_active:
-            raise Invalid.field("unit_id", N_("No such unit."))
+    unit, person = transfer_target(session, data)
+    if unit is not None:
         before = ticket.handling_unit_id
         ticket.handling_unit_id = unit.id
         if data.assignee_id is None:
@@ -703,12 +719,7 @@ def transfer(session: Session, viewer: Viewer, ticket_id: int, data: TransferIn)
             {"ticket_id": ticket.id, "number": ticket.number, "reason": data.reason},
             f"ticket.transferred:{ticket.id}:{ticket.version}:{unit.id}",
         )
-    if data.assignee_id is not None:
-        person = session.scalar(
-            select(Staff.id).where(Staff.id == data.assignee_id, Staff.is_active.is_(True))
-        )
-        if person is None:
-            raise Invalid.field("assignee_id", N_("No such active staff member."))
+    if person is not None:
         ticket.assignee_id = person
         event(
             session,

@@ -268,7 +268,11 @@ ASSIGNEE_OPTIONS = [
     ("unassigned", N_("Unassigned")),
     ("anyone", N_("Anyone")),
 ]
-BULK_ACTIONS = [("assign", N_("Assign to")), ("state", N_("Change state to"))]
+BULK_ACTIONS = [
+    ("assign", N_("Assign to")),
+    ("state", N_("Change state to")),
+    ("transfer", N_("Transfer to")),
+]
 BULK_NOTICES = {"bulk": N_("Done: every selected ticket changed.")}
 
 
@@ -282,7 +286,7 @@ def _filters_to_values(f: ViewFilters) -> dict[str, Any]:
     state: list[str] = ["any"] if f.state is None else list(f.state)
     if "open_states" in state:
         rest = [s for s in state if s != "open_states"]
-        state = [s for s in STATE_LABELS if s in queries.OPEN_STATES or s in rest] if rest else []
+        state = [s for s in STATE_LABELS if s in policy.OPEN_STATES or s in rest] if rest else []
     return {
         "state": state,
         "priority": list(f.priority or ()),
@@ -439,7 +443,8 @@ def _queue_page(
         else request.query_params
     )
     cats = categories(db)
-    unit_choices = visible_tree(db, me).choices()
+    tree = visible_tree(db, me)
+    unit_choices = tree.choices()
     unit_ids = {str(c.unit.id) for c in unit_choices}
     saved = None
     raw_saved = p.get("saved", "")
@@ -507,7 +512,11 @@ def _queue_page(
         if may_share
         else [],
         "bulk_form": bulk_form
-        or Form({"action": "assign", "assignee_id": "", "state": "", "reason": ""}, key="bulk"),
+        or Form(
+            {"action": "assign", "assignee_id": "", "state": "", "unit_id": "", "reason": ""},
+            key="bulk",
+        ),
+        "transfer_units": tree.choices(active_only=True),
         "bulk_actions": BULK_ACTIONS,
         "bulk_state_options": [(s, STATE_LABELS[s]) for s in STATE_LABELS if s != "new"],
         "staff_options": _staff_options(db, me),
@@ -607,12 +616,14 @@ def delete_view(
 
 @router.post("/tickets/bulk")
 def bulk_action(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Response:
-    """Assign or change the state of the ticked tickets: all or nothing, with a report."""
+    """Assign, change the state of or transfer the ticked tickets: all or nothing, with a
+    report."""
     picked = [str(x) for x in form.getlist("t") if isinstance(x, str)]
     values = {
         "action": text(form, "action"),
         "assignee_id": text(form, "assignee_id"),
         "state": text(form, "state"),
+        "unit_id": text(form, "unit_id"),
         "reason": text(form, "reason"),
     }
     items = []
@@ -631,6 +642,7 @@ def bulk_action(request: Request, me: CurrentMe, db: Db, form: PostedForm) -> Re
                     "action": values["action"],
                     "assignee_id": optional(values["assignee_id"]),
                     "state": optional(values["state"]),
+                    "unit_id": optional(values["unit_id"]),
                     "reason": values["reason"],
                 },
             )

@@ -114,11 +114,15 @@
     if (all) { all.checked = picks.length > 0 && n === picks.length; all.indeterminate = n > 0 && n < picks.length; }
     var action = document.getElementById("f-bulk-action");
     if (action) {
-      var assign = action.value === "assign";
-      var person = document.getElementById("f-bulk-assignee_id");
-      var state = document.getElementById("f-bulk-state");
-      if (person) { person.closest(".field").hidden = !assign; }
-      if (state) { state.closest(".field").hidden = assign; }
+      var shown = {
+        "f-bulk-assignee_id": action.value === "assign" || action.value === "transfer",
+        "f-bulk-state": action.value === "state",
+        "f-bulk-unit_id": action.value === "transfer"
+      };
+      Object.keys(shown).forEach(function (id) {
+        var field = document.getElementById(id);
+        if (field) { field.closest(".field").hidden = !shown[id]; }
+      });
     }
   }
 

@@ -151,6 +151,61 @@ def test_calendar_page(server: str) -> None:
             browser.close()
 
 
+def test_calendar_copy_and_delete(server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+        page.screenshot(path=str(ARTIFACTS / f"calendars-copy-{name}.png"), full_page=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(locale="zh-CN", viewport={"width": 1366, "height": 900})
+            page = context.new_page()
+            _sign_in(page, server, "/calendars")
+            page.get_by_role("link", name="标准工作日历").click()
+            expect(page.locator("#delete-form")).to_have_count(0)  # the default one stays
+            copy = page.locator("#copy")
+            copy.get_by_label("副本名称").fill("杭州备用日历")
+            copy.get_by_role("button", name="复制", exact=True).click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("杭州备用日历")
+            expect(page.locator(".toast")).to_contain_text("已创建")
+            shot(page, "01-copied")
+
+            # In use by a unit: the delete is refused, naming it.
+            page.get_by_label("将此日历用于").select_option(label="杭州市分公司 · 市")
+            page.get_by_role("button", name="指定", exact=True).click()
+            expect(page.locator("#unit-list")).to_contain_text("杭州市分公司")
+            page.once("dialog", lambda d: d.accept())
+            page.get_by_role("button", name="删除日历").click()
+            expect(page.locator("#delete-error")).to_contain_text("杭州市分公司")
+            shot(page, "02-refused")
+
+            # Free again: a dismissed confirmation deletes nothing, an accepted one does.
+            page.get_by_role("button", name="改为沿用上级日历").click()
+            expect(page.locator("#unit-list")).to_have_count(0)
+            asked: list[str] = []
+
+            def dismiss(dialog) -> None:  # type: ignore[no-untyped-def]
+                asked.append(dialog.message)
+                dialog.dismiss()
+
+            page.once("dialog", dismiss)
+            page.get_by_role("button", name="删除日历").click()
+            expect(page.get_by_role("heading", level=1)).to_contain_text("杭州备用日历")
+            assert asked and "杭州备用日历" in asked[0]
+            page.once("dialog", lambda d: d.accept())
+            page.get_by_role("button", name="删除日历").click()
+            expect(page).to_have_url(re.compile(r"/calendars\?notice=deleted"))
+            expect(page.locator(".toast")).to_contain_text("已删除")
+            expect(page.locator("#calendar-list")).not_to_contain_text("杭州备用日历")
+            shot(page, "03-deleted")
+        finally:
+            browser.close()
+
+
 def test_routing_rules_editing(server: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 

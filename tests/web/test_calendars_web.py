@@ -175,3 +175,62 @@ def test_routing_page_is_for_admins(client, db):
     assert client.get("/routing").status_code == 404
     assert post(client, "/routing", {"kind": "site_region"}).status_code == 404
     assert post(client, f"/routing/{rule_id}", {"action": "disable"}).status_code == 404
+
+
+def test_admin_copies_and_deletes_a_calendar(client, db):
+    province = make_unit(db, "省")
+    city = make_unit(db, "杭州", province)
+    admin = make_staff(db, province, roles=("admin",))
+    src = BusinessCalendar(name="杭州日历", hours={"0": [["09:00", "12:00"]]}, country="US")
+    db.add(src)
+    db.flush()
+    db.add(CalendarOverride(calendar_id=src.id, day=datetime(2026, 12, 1).date(), note="盘点"))
+    city.calendar_id = src.id
+    db.commit()
+    signed_in(client, admin.username)
+    page = client.get(f"/calendars/{src.id}")
+    assert 'id="copy-form"' in page.text and 'id="delete-form"' in page.text
+    assert "data-confirm=" in page.text.split('id="delete-form"')[1].split(">")[0]
+    default = client.get(f"/calendars/{default_id(db)}")
+    assert 'id="delete-form"' not in default.text  # the default one is never deleted
+    # Copy: a name is required (beside the field), then a copy with the days.
+    r = post(client, f"/calendars/{src.id}/copy", {"c_name": ""})
+    assert r.status_code == 422 and field_error(r.text, "f-cp-c_name")
+    r = post(client, f"/calendars/{src.id}/copy", {"c_name": "宁波日历"})
+    assert r.status_code == 303
+    copy_id = int(r.headers["location"].split("/")[2].split("?")[0])
+    copy = client.get(r.headers["location"])
+    assert "宁波日历" in copy.text and "2026-12-01" in copy.text and "已创建" in copy.text
+    # Delete: refused while the city uses it, saying so; the copy nobody uses goes.
+    r = post(client, f"/calendars/{src.id}/delete")
+    assert r.status_code == 409
+    assert 'id="delete-error"' in r.text and "杭州" in r.text.split('id="delete-error"')[1]
+    assert db.get(BusinessCalendar, src.id) is not None
+    r = post(client, f"/calendars/{copy_id}/delete")
+    assert r.status_code == 303 and r.headers["location"].startswith("/calendars?notice=deleted")
+    listing = client.get(r.headers["location"])
+    assert "已删除" in listing.text and "宁波日历" not in listing.text
+    db.expire_all()
+    assert db.get(BusinessCalendar, copy_id) is None
+
+
+def test_managers_may_neither_copy_nor_delete(client, db):
+    province = make_unit(db, "省")
+    city = make_unit(db, "杭州", province)
+    manager = make_staff(db, city, roles=("manager",))
+    own = BusinessCalendar(name="杭州日历", hours={}, country="CN")
+    db.add(own)
+    db.flush()
+    city.calendar_id = own.id
+    db.commit()
+    signed_in(client, manager.username)
+    page = client.get(f"/calendars/{own.id}")
+    assert 'id="copy-form"' not in page.text and 'id="delete-form"' not in page.text
+    city.calendar_id = None
+    db.commit()  # now nobody uses it, so only a missing permission stops the delete
+    count = len(db.scalars(select(BusinessCalendar)).all())
+    assert post(client, f"/calendars/{default_id(db)}/copy", {"c_name": "x"}).status_code == 403
+    assert post(client, f"/calendars/{default_id(db)}/delete").status_code == 403
+    assert post(client, f"/calendars/{own.id}/delete").status_code == 404  # out of sight now
+    db.expire_all()
+    assert len(db.scalars(select(BusinessCalendar)).all()) == count

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
+from uuid import uuid4
 
 from sqlalchemy import JSON, Date, ForeignKey, Integer, String, UniqueConstraint, false, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,10 @@ from kefu import tree
 from kefu.clock import now
 from kefu.db import Base, UTCDateTime
 from kefu.scope import Viewer, in_subtree
+
+
+def new_stamp() -> str:
+    return uuid4().hex
 
 
 class BusinessCalendar(Base):
@@ -28,11 +33,20 @@ class BusinessCalendar(Base):
     always_open: Mapped[bool] = mapped_column(default=False, server_default=false())  # 7×24
     is_default: Mapped[bool] = mapped_column(default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped on every change
+    # A random token renewed with every change (see touch()): compiled calendars are cached
+    # by (id, version, stamp), which no other calendar can share — not one that got this id
+    # again after a delete, nor a change that was rolled back after it was cached.
+    stamp: Mapped[str] = mapped_column(String(32), default=lambda: new_stamp(), server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=now, onupdate=now)
 
     overrides: Mapped[list[CalendarOverride]] = relationship(
         lazy="raise", cascade="all, delete-orphan", order_by="CalendarOverride.day"
     )
+
+    def touch(self) -> None:
+        """Mark a change: a new version (for optimistic locking) and a new stamp."""
+        self.version += 1
+        self.stamp = new_stamp()
 
     @classmethod
     def __scope__(cls, viewer: Viewer) -> ColumnElement[bool]:

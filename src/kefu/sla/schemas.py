@@ -49,6 +49,12 @@ class CalendarUpdate(Input):
     always_open: bool | None = None
 
 
+class CalendarCopy(Input):
+    name: Name = Field(
+        description="The copy's name; it gets the hours, zone, holidays, 7×24 flag and days."
+    )
+
+
 class OverrideIn(Input):
     day: date
     hours: DayHours = Field(

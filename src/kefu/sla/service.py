@@ -1,8 +1,10 @@
 """Calendars of units, SLA due times for tickets, and the administration of calendars.
 
 Who may change what:
-- create a calendar, change its name, zone, country, weekly hours or 7×24 flag:
-  administrators only (a calendar is shared by every unit below the ones it is assigned to);
+- create, copy or delete a calendar, change its name, zone, country, weekly hours or 7×24
+  flag: administrators only (a calendar is shared by every unit below the ones it is
+  assigned to). A calendar in use — the default one, one assigned to a unit, or one any
+  other row refers to — is not deleted; the refusal names what uses it;
 - assign a calendar to a unit (or back to inheriting): administrators, and managers whose
   subtree holds the unit, with a calendar they can see;
 - add or remove overrides (the unit's own extra closed or open days): administrators, and
@@ -17,6 +19,7 @@ clock of a ticket resuming after a pause, use the calendar as it is then.
 from __future__ import annotations
 
 import calendar as monthly
+import copy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -34,7 +37,7 @@ from kefu.i18n import N_
 from kefu.scope import Viewer, get_visible, visible
 from kefu.sla import holidays, policy
 from kefu.sla.models import BusinessCalendar, CalendarOverride
-from kefu.sla.schemas import CalendarCreate, CalendarUpdate, OverrideIn
+from kefu.sla.schemas import CalendarCopy, CalendarCreate, CalendarUpdate, OverrideIn
 from kefu.units.models import Unit
 
 
@@ -89,15 +92,18 @@ def calendar_row_for_unit(session: Session, unit_id: int) -> BusinessCalendar | 
     return session.scalars(stmt.where(BusinessCalendar.id == ref[0])).first()
 
 
-def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> tuple[int, int] | None:
-    """(id, version) of the calendar that governs the unit — its own, else its nearest
+Ref = tuple[int, int, str]  # a calendar's (id, version, stamp): what makes it immutable
+
+
+def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> Ref | None:
+    """(id, version, stamp) of the calendar that governs the unit — its own, else its nearest
     ancestor's, else the default one — in one query when the unit's `path` is known."""
     return cache.once(
         session, ("calendar_ref", unit_id), lambda: _calendar_ref(session, unit_id, path)
     )
 
 
-def _calendar_ref(session: Session, unit_id: int, path: str | None) -> tuple[int, int] | None:
+def _calendar_ref(session: Session, unit_id: int, path: str | None) -> Ref | None:
     if path is None:
         path = session.scalar(select(Unit.path).where(Unit.id == unit_id))
     ids = [*tree.ancestor_ids(path), unit_id] if path else [unit_id]
@@ -114,11 +120,11 @@ def _calendar_ref(session: Session, unit_id: int, path: str | None) -> tuple[int
         .scalar_subquery()
     )
     row = session.execute(
-        select(BusinessCalendar.id, BusinessCalendar.version).where(
+        select(BusinessCalendar.id, BusinessCalendar.version, BusinessCalendar.stamp).where(
             BusinessCalendar.id == func.coalesce(own, default)
         )
     ).first()
-    return (row[0], row[1]) if row is not None else None
+    return (row[0], row[1], row[2]) if row is not None else None
 
 
 def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, str]) -> None:
@@ -141,15 +147,21 @@ def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, st
     if not chains:
         return
     own = {
-        unit_id: (depth, (calendar_id, version))
-        for unit_id, depth, calendar_id, version in session.execute(
-            select(Unit.id, Unit.depth, BusinessCalendar.id, BusinessCalendar.version)
+        unit_id: (depth, (calendar_id, version, stamp))
+        for unit_id, depth, calendar_id, version, stamp in session.execute(
+            select(
+                Unit.id,
+                Unit.depth,
+                BusinessCalendar.id,
+                BusinessCalendar.version,
+                BusinessCalendar.stamp,
+            )
             .join(BusinessCalendar, BusinessCalendar.id == Unit.calendar_id)
             .where(Unit.id.in_(sorted({u for chain in chains.values() for u in chain})))
         )
     }
     default = session.execute(
-        select(BusinessCalendar.id, BusinessCalendar.version)
+        select(BusinessCalendar.id, BusinessCalendar.version, BusinessCalendar.stamp)
         .where(BusinessCalendar.is_default.is_(True))
         .order_by(BusinessCalendar.id)
         .limit(1)
@@ -160,14 +172,16 @@ def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, st
         memo[("calendar_ref", unit_id)] = ref
 
 
-# Compiled calendars by (calendar id, version) (see kefu.cache): every use first reads the
-# governing calendar's id and version from the database (calendar_ref), and every change
-# to a calendar or its overrides bumps its version, so an edit made by another process is
-# seen by the next ticket here.
+# Compiled calendars by (calendar id, version, stamp) (see kefu.cache): every use first
+# reads the governing calendar's id, version and stamp from the database (calendar_ref),
+# and every change to a calendar or its overrides bumps its version and renews its stamp
+# (BusinessCalendar.touch), so an edit made by another process is seen by the next ticket
+# here. The stamp is random, so a deleted calendar's entry is never served for a calendar
+# that gets its id again (SQLite reuses the highest id), nor is a rolled-back change's.
 _COMPILED: KeyedCache[tuple[policy.Calendar, str]] = KeyedCache()
 
 
-def _compiled_by_ref(session: Session, ref: tuple[int, int]) -> tuple[policy.Calendar, str]:
+def _compiled_by_ref(session: Session, ref: Ref) -> tuple[policy.Calendar, str]:
     hit = _COMPILED.get(ref)
     if hit is not None:
         return hit
@@ -179,7 +193,8 @@ def _compiled_by_ref(session: Session, ref: tuple[int, int]) -> tuple[policy.Cal
     if row is None:  # deleted meanwhile: the built-in default
         return policy.Calendar(), "CN"
     # Keyed by the version read now, which may be newer than the reference.
-    return _COMPILED.put((row.id, row.version), (compile_calendar(row), row.country))
+    key = (row.id, row.version, row.stamp)
+    return _COMPILED.put(key, (compile_calendar(row), row.country))
 
 
 def calendar_for_unit(
@@ -347,10 +362,106 @@ def update_calendar(
             setattr(row, name, fields[name])
     changes = diff(before, _snapshot(row))
     if changes:
-        row.version += 1
+        row.touch()
         session.flush()
         record(session, viewer, "calendar.update", "calendar", row.id, changes)
     return row
+
+
+def copy_calendar(
+    session: Session, viewer: Viewer, calendar_id: int, data: CalendarCopy
+) -> BusinessCalendar:
+    """A new calendar with the source's zone, holidays, weekly hours, 7×24 flag and the
+    unit's own days, under a new name; assigned to no unit."""
+    src: BusinessCalendar = _load(session, viewer, calendar_id)  # 404 first
+    _require_admin(viewer)
+    row = BusinessCalendar(
+        name=data.name,
+        timezone=src.timezone,
+        country=src.country,
+        hours=copy.deepcopy(src.hours),
+        always_open=src.always_open,
+        is_default=False,
+        version=1,
+    )
+    row.overrides = [
+        CalendarOverride(day=o.day, hours=copy.deepcopy(o.hours), note=o.note)
+        for o in src.overrides
+    ]
+    session.add(row)
+    session.flush()
+    changes = diff({}, _snapshot(row))
+    changes["copied_from"] = {"before": None, "after": src.id}
+    changes.update(_override_changes(row.overrides, deleted=False))
+    record(session, viewer, "calendar.copy", "calendar", row.id, changes)
+    return _load(session, viewer, row.id)  # type: ignore[no-any-return]
+
+
+def _override_changes(overrides: list[CalendarOverride], deleted: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for o in overrides:
+        value = {"hours": o.hours, "note": o.note}
+        key = f"override:{o.day.isoformat()}"
+        out[key] = {"before": value, "after": None} if deleted else {"before": None, "after": value}
+    return out
+
+
+IN_USE_BY_UNITS = N_("This calendar is still used by {units}: give them another calendar first.")
+IN_USE_BY_OTHERS = N_("This calendar is still referred to by {what}: remove those first.")
+DEFAULT_NOT_DELETED = N_(
+    "The default calendar cannot be deleted: every unit without a calendar of its own works by it."
+)
+
+
+def _other_references(session: Session, calendar_id: int) -> list[str]:
+    """Tables other than units and the calendar's own days that point at this calendar
+    (none today; a later one refuses the delete without a change here), with row counts."""
+    from sqlalchemy import Table
+
+    own = {BusinessCalendar.__table__, CalendarOverride.__table__, Unit.__table__}
+    found = []
+    for table in BusinessCalendar.metadata.sorted_tables:
+        if table in own or not isinstance(table, Table):
+            continue
+        for fk in table.foreign_keys:
+            if fk.column.table is BusinessCalendar.__table__:
+                n = session.scalar(
+                    select(func.count()).select_from(table).where(fk.parent == calendar_id)
+                )
+                if n:
+                    found.append(f"{table.name} ({n})")
+    return found
+
+
+def delete_calendar(session: Session, viewer: Viewer, calendar_id: int) -> None:
+    """Delete a calendar nobody uses, with its days. The row is locked first, so a unit
+    given this calendar meanwhile either is seen here (refused) or fails on its foreign
+    key after the delete — never silently loses its calendar."""
+    row: BusinessCalendar = _load(session, viewer, calendar_id, for_update=True)  # 404 first
+    _require_admin(viewer)
+    if row.is_default:
+        raise Conflict(DEFAULT_NOT_DELETED, errors=[FieldError("calendar", DEFAULT_NOT_DELETED)])
+    names = [u.name for u in assigned_units(session, row.id)]
+    if names:
+        units = "、".join(names) if i18n.get_locale() == "zh_CN" else ", ".join(names)
+        raise Conflict(
+            IN_USE_BY_UNITS,
+            params={"units": units},
+            errors=[FieldError("calendar", IN_USE_BY_UNITS, {"units": units})],
+        )
+    others = _other_references(session, row.id)
+    if others:
+        what = ", ".join(others)
+        raise Conflict(
+            IN_USE_BY_OTHERS,
+            params={"what": what},
+            errors=[FieldError("calendar", IN_USE_BY_OTHERS, {"what": what})],
+        )
+    changes = diff(_snapshot(row), {})
+    changes.update(_override_changes(row.overrides, deleted=True))
+    session.delete(row)  # its days go with it (cascade)
+    session.flush()
+    record(session, viewer, "calendar.delete", "calendar", calendar_id, changes)
 
 
 def _manages(viewer: Viewer, unit_path: str) -> bool:
@@ -436,7 +547,7 @@ def add_override(
         calendar_id=row.id, day=data.day, hours=policy.normalised(data.hours), note=data.note
     )
     session.add(override)
-    row.version += 1
+    row.touch()
     session.flush()
     record(
         session,
@@ -463,7 +574,7 @@ def remove_override(session: Session, viewer: Viewer, calendar_id: int, day: dat
         raise NotFound(params={"day": day.isoformat()})
     before = {"hours": found.hours, "note": found.note}
     row.overrides.remove(found)
-    row.version += 1
+    row.touch()
     session.flush()
     record(
         session,

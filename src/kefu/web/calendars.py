@@ -20,15 +20,16 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from kefu.errors import FieldError, Invalid
+from kefu.errors import Conflict, FieldError, Invalid
 from kefu.i18n import N_
 from kefu.sla import holidays, policy
 from kefu.sla import service as calendars
 from kefu.sla.models import BusinessCalendar
-from kefu.sla.schemas import CalendarCreate, CalendarUpdate, OverrideIn
+from kefu.sla.schemas import CalendarCopy, CalendarCreate, CalendarUpdate, OverrideIn
 from kefu.units import queries as unit_queries
 from kefu.units.models import Unit
 from kefu.web.common import (
+    NOTICES,
     CurrentMe,
     Db,
     Form,
@@ -71,6 +72,7 @@ REASONS = {
 NOT_A_MONTH = N_("Must be a month (YYYY-MM).")
 DEFAULT_WEEK = {str(d): [["08:30", "12:00"], ["13:30", "17:30"]] for d in range(5)}
 HOURS_HINT = N_("For example 08:30-12:00, 13:30-17:30; empty: closed.")
+NOTICES.setdefault("deleted", N_("Deleted."))
 
 
 def hours_text(pairs: list[list[str]]) -> str:
@@ -145,6 +147,8 @@ def _detail(
     settings: Form | None = None,
     override: Form | None = None,
     assign: Form | None = None,
+    copy: Form | None = None,
+    delete: Form | None = None,
     status: int = 200,
 ) -> Response:
     row = calendars.get_calendar(db, me.viewer, calendar_id)  # unseen: 404
@@ -177,6 +181,8 @@ def _detail(
         "settings": settings or Form(_settings_values(row), key="cal"),
         "override": override or Form(_override_values(), key="ov"),
         "assign": assign or Form({"unit_id": ""}, key="as"),
+        "copy": copy or Form({"c_name": ""}, key="cp"),
+        "delete": delete or Form({}, key="del"),
     }
     return render(request, "calendars/detail.html", ctx, status=status)
 
@@ -309,3 +315,37 @@ def unassign_unit(
     calendars.get_calendar(db, me.viewer, calendar_id)
     calendars.assign_calendar(db, me.viewer, unit_id, None)
     return redirect(request, f"/calendars/{calendar_id}#units", "saved")
+
+
+@router.post("/calendars/{calendar_id}/copy")
+def copy_calendar(
+    calendar_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    values = {"c_name": text(form, "c_name").strip()}
+    try:
+        with db.begin_nested():
+            data = parse(CalendarCopy, {"name": values["c_name"]})
+            row = calendars.copy_calendar(db, me.viewer, calendar_id, data)
+    except Invalid as exc:
+        db.expire_all()
+        errors = [
+            FieldError("c_" + e.field if e.field == "name" else e.field, e.message, e.params)
+            for e in exc.errors
+        ]
+        bad = Form(values, errors, key="cp")
+        return _detail(request, db, me, calendar_id, copy=bad, status=422)
+    return redirect(request, f"/calendars/{row.id}", "created")
+
+
+@router.post("/calendars/{calendar_id}/delete")
+def delete_calendar(
+    calendar_id: int, request: Request, me: CurrentMe, db: Db, form: PostedForm
+) -> Response:
+    try:
+        with db.begin_nested():
+            calendars.delete_calendar(db, me.viewer, calendar_id)
+    except Conflict as exc:
+        db.expire_all()
+        bad = Form({}, exc.errors, key="del")
+        return _detail(request, db, me, calendar_id, delete=bad, status=409)
+    return redirect(request, "/calendars", "deleted")

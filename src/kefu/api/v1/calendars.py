@@ -19,6 +19,7 @@ from kefu.pagination import paginate
 from kefu.sla import service as calendars
 from kefu.sla.models import BusinessCalendar
 from kefu.sla.schemas import (
+    CalendarCopy,
     CalendarCreate,
     CalendarOut,
     CalendarUpdate,
@@ -146,6 +147,37 @@ def update_calendar(
 ) -> CalendarOut:
     row = calendars.update_calendar(db, viewer, calendar_id, body)
     return out(row, calendars.unit_ids(db, row.id))
+
+
+@router.delete(
+    "/{calendar_id}",
+    status_code=204,
+    summary="Delete a calendar nobody uses (admins); 409 names the units that still use it",
+)
+def delete_calendar(calendar_id: int, viewer: CurrentViewer, db: Db) -> Response:
+    calendars.delete_calendar(db, viewer, calendar_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{calendar_id}/copy",
+    status_code=201,
+    response_model=CalendarOut,
+    summary="Copy a calendar under a new name (admins): hours, zone, holidays and days",
+)
+def copy_calendar(
+    calendar_id: int,
+    body: CalendarCopy,
+    request: Request,
+    viewer: CurrentViewer,
+    db: Db,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    def create() -> tuple[CalendarOut, str]:
+        row = calendars.copy_calendar(db, viewer, calendar_id, body)
+        return out(row, []), _location(request, f"/{row.id}")
+
+    return idempotent_create(request, db, viewer, idempotency_key, body, create)
 
 
 def _month(value: str) -> tuple[int, int]:

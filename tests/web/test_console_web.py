@@ -215,6 +215,14 @@ def test_tag_and_custom_field_filters_in_the_bar(client, db):
     assert shown(page.text, subjects) == {"大额线路", "装机"}
     page = client.get("/tickets?view=unit&tag=a%3Bb")
     assert 'id="filter-errors"' in page.text and shown(page.text, subjects) == set(subjects)
+    # A bad tag beside a good field filter being added: the field filter still becomes a
+    # chip, and its value input is empty again.
+    page = client.get("/tickets?view=unit&tag=a%3Bb&ff_key=amount&ff_op=%3C%3D&ff_value=50")
+    assert shown(page.text, subjects) == {"小额电源"}
+    assert 'name="field" value="amount&lt;=50" checked' in page.text
+    assert re.search(
+        r'id="f-filter-ff_value" name="ff_value" type="number" step="any" value=""', page.text
+    )
     # Saved with the view, and shown again when it is chosen.
     r = post(
         client,

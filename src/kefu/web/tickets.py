@@ -395,19 +395,17 @@ def _checked_filters(
     op = str(p.get("ff_op") or "=")
     if op not in FIELD_OPS or chosen is None or chosen.type not in ("number", "date"):
         op = "="
-    raw = list(v["field"])
-    if chosen is not None and value:
-        raw.append(f"{chosen.key}{op}{value}")
+    adding = f"{chosen.key}{op}{value}" if chosen is not None and value else None
     parts: dict[str, fields.FilterPart] = {}
-    for expression in raw:
+    for expression in [*v["field"], *([adding] if adding else [])]:
         try:
             part = fields.parse_filter(db, expression)
         except Invalid as exc:
             errors += [FieldError("field", e.message, e.params) for e in exc.errors]
             continue
         parts.setdefault(part.expression, part)
-    if chosen is not None and value and not errors:
-        value = ""  # added: it shows as a chip now
+        if expression is adding:
+            value = ""  # added: it shows as a chip now
     v["field"] = list(parts)[:10]
     bar = FieldFilterBar(
         options=[(f.key, ticket_fields.label_of(f)) for f in options],

@@ -1,0 +1,253 @@
+"""Group commit of the ticket intake (kefu.api.v1.ticket_intake): requests that arrive
+together are checked one by one and written together; a bad one costs the others nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select, update
+
+from kefu import clock
+from kefu.api.v1 import ticket_intake
+from kefu.api.v1.ticket_intake import Answer, IntakeQueue, Request, run_group
+from kefu.audit.models import AuditEntry
+from kefu.auth.models import ApiToken
+from kefu.db import make_sessionmaker, unit_of_work
+from kefu.errors import DomainError, Invalid, Unauthorized
+from kefu.idempotency.models import IdempotencyKey
+from kefu.notifications.models import OutboxMessage
+from kefu.tickets.models import Ticket, TicketEvent
+from kefu.tickets.schemas import TicketCreate
+from tests.factories import make_customer, make_staff, make_unit, token_for
+
+NOW = datetime(2026, 11, 24, 2, tzinfo=UTC)  # Tuesday 10:00 in Shanghai
+
+
+@pytest.fixture(autouse=True)
+def tuesday_morning():
+    clock.set_now(lambda: NOW)
+
+
+@pytest.fixture
+def loop():
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def body(customer_id: int, **kw: Any) -> TicketCreate:
+    return TicketCreate.model_validate(
+        {
+            "customer_id": customer_id,
+            "category_code": "technical_support",
+            "subject": "专线中断",
+            "priority": "normal",
+            **kw,
+        }
+    )
+
+
+def request(loop, token: str, data: TicketCreate, key: str | None = None) -> Request:
+    return Request(
+        token=token,
+        body=data,
+        key=key,
+        endpoint="POST /api/v1/tickets",
+        location="/api/v1/tickets",
+        context={"request_id": "req", "remote_addr": "127.0.0.1"},
+        loop=loop,
+        future=loop.create_future(),
+    )
+
+
+def bearer(headers: dict[str, str]) -> str:
+    return headers["Authorization"].split(" ", 1)[1]
+
+
+def count(db, model, *where) -> int:
+    return db.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def test_a_group_answers_each_request_on_its_own(db, loop):
+    unit, elsewhere = make_unit(db, "城东"), make_unit(db, "城西")
+    agents = [make_staff(db, unit) for _ in range(2)]
+    mine, theirs = make_customer(db, unit), make_customer(db, elsewhere)
+    token = bearer(token_for(db, agents[0]))
+    group = [
+        request(loop, token, body(mine.id), key="k1"),  # 0: written
+        request(loop, token, body(999_999)),  # 1: no such customer
+        request(loop, "not-a-token", body(mine.id)),  # 2: unknown token
+        request(loop, token, body(mine.id), key="k1"),  # 3: a retry racing 0
+        request(loop, token, body(mine.id, priority="urgent")),  # 4: written
+        request(loop, token, body(theirs.id)),  # 5: a customer out of scope
+        request(loop, token, body(mine.id, subject="<script>x</script>"), key="k2"),  # 6
+    ]
+    out = run_group(db, group)
+
+    assert isinstance(out[0], Answer) and out[0].status == 201
+    assert out[0].headers["Idempotent-Replayed"] == "false"
+    assert isinstance(out[1], Invalid) and out[1].errors[0].field == "customer_id"
+    assert isinstance(out[2], Unauthorized)
+    assert out[3] is None  # answered after the commit, by replaying 0
+    assert isinstance(out[4], Answer) and "Idempotent-Replayed" not in out[4].headers
+    assert isinstance(out[5], Invalid) and out[5].errors[0].field == "customer_id"
+    assert isinstance(out[6], Invalid) and out[6].errors[0].field == "subject"
+
+    ids = [out[0].body["id"], out[4].body["id"]]
+    assert out[0].headers["Location"] == f"/api/v1/tickets/{ids[0]}"
+    # Exactly the two good tickets, each with everything the intake writes beside it.
+    assert count(db, Ticket) == 2
+    for ticket_id in ids:
+        kinds = db.scalars(select(TicketEvent.kind).where(TicketEvent.ticket_id == ticket_id))
+        assert sorted(kinds) == ["assign", "created", "route"]
+        assert (
+            count(
+                db,
+                AuditEntry,
+                AuditEntry.object_type == "ticket",
+                AuditEntry.object_id == str(ticket_id),
+            )
+            == 1
+        )
+        assert count(db, OutboxMessage, OutboxMessage.dedupe_key == f"ticket.created:{ticket_id}")
+    audit = db.scalars(select(AuditEntry).where(AuditEntry.action == "ticket.create")).first()
+    assert audit is not None and audit.request_id == "req" and audit.remote_addr == "127.0.0.1"
+    assert count(db, IdempotencyKey) == 1  # k2 was refused: nothing kept for it
+
+    # The retry (3) afterwards, alone: the first answer; another body under k1: refused.
+    (again,) = run_group(db, [group[3]])
+    assert isinstance(again, Answer) and again.body == out[0].body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    (other,) = run_group(db, [request(loop, token, body(mine.id, subject="另一件事"), "k1")])
+    assert isinstance(other, Invalid) and other.errors[0].field == "Idempotency-Key"
+    assert count(db, Ticket) == 2
+
+
+def test_a_group_spreads_work_as_it_assigns(db, loop):
+    """The least-loaded agent is read once per group and the group's own assignments
+    count: six tickets go two to each of three agents, not six to the first."""
+    unit = make_unit(db, "城北")
+    agents = [make_staff(db, unit) for _ in range(3)]
+    customer = make_customer(db, unit)
+    token = bearer(token_for(db, agents[0]))
+    out = run_group(db, [request(loop, token, body(customer.id)) for _ in range(6)])
+    assert all(isinstance(a, Answer) for a in out)
+    loads = Counter(db.scalars(select(Ticket.assignee_id)))
+    assert sorted(loads.values()) == [2, 2, 2]
+    assert set(loads) == {a.id for a in agents}
+
+
+def test_concurrent_requests_over_http(app, db):
+    """Many requests at once through the ASGI app: every one answered once, retries
+    racing their first try answered with the same ticket, nothing written twice."""
+    unit = make_unit(db, "城南")
+    agent = make_staff(db, unit)
+    customers = [make_customer(db, unit) for _ in range(3)]
+    headers = token_for(db, agent)
+
+    async def post(client: httpx.AsyncClient, i: int, key: str) -> httpx.Response:
+        return await client.post(
+            "/api/v1/tickets",
+            json=body(customers[i % 3].id, subject=f"第{key}件").model_dump(mode="json"),
+            headers={**headers, "Idempotency-Key": key},
+        )
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kefu") as client:
+            keys = [f"k{i}" for i in range(12)] + ["k3", "k7"]  # two retries racing
+            return await asyncio.gather(*(post(client, i, k) for i, k in enumerate(keys)))
+
+    answers = asyncio.run(main())
+    assert [r.status_code for r in answers] == [201] * 14
+    by_key: dict[str, set[int]] = {}
+    for r in answers:
+        key = r.request.headers["Idempotency-Key"]
+        by_key.setdefault(key, set()).add(r.json()["id"])
+    assert all(len(ids) == 1 for ids in by_key.values())
+    assert len({i for ids in by_key.values() for i in ids}) == 12
+    replayed = [r.headers["Idempotent-Replayed"] for r in answers]
+    assert replayed.count("true") == 2
+    db.expire_all()
+    assert count(db, Ticket) == 12
+
+
+def test_a_bad_request_gets_a_problem_in_the_callers_language(client, db):
+    unit = make_unit(db, "城中")
+    staff = make_staff(db, unit, locale="en")
+    headers = token_for(db, staff)
+    r = client.post("/api/v1/tickets", headers=headers, json=body(999_999).model_dump())
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["errors"] == [{"field": "customer_id", "message": "No such customer."}]
+    r = client.post("/api/v1/tickets", headers={"Authorization": "Bearer nope"}, json={})
+    assert r.status_code in (401, 422)  # the body is checked first, by FastAPI
+    r = client.post(
+        "/api/v1/tickets", headers={"Authorization": "Bearer nope"}, json=body(1).model_dump()
+    )
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_group_that_fails_whole_is_run_again_request_by_request(
+    committed_engine, settings, loop, monkeypatch
+):
+    """Another process stores a key of this group while the group is being written: the
+    group's commit fails; each of its requests is run again alone, the raced one answered
+    with the other process's ticket, the rest written as usual."""
+    if committed_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: no other process can write meanwhile")
+    factory = make_sessionmaker(committed_engine)
+    with unit_of_work(factory) as db:
+        unit = make_unit(db, "城郊")
+        agent = make_staff(db, unit)
+        customer_id = make_customer(db, unit).id
+        token = bearer(token_for(db, agent))
+        # Used just now: neither transaction touches the token's row (else the second
+        # would wait for the first, which this test runs in the same thread).
+        db.execute(update(ApiToken).values(last_used_at=NOW))
+    queue = IntakeQueue(factory)
+    raced = request(loop, token, body(customer_id), key="raced")
+    other = request(loop, token, body(customer_id, subject="另一张"), key="other")
+    real = ticket_intake.tickets.open_tickets
+    calls = []
+
+    def open_tickets(session, intakes):
+        calls.append(len(intakes))
+        if len(calls) == 1:  # meanwhile, another process takes "raced" and commits
+            with unit_of_work(factory) as elsewhere:
+                (first,) = run_group(elsewhere, [request(loop, token, body(customer_id), "raced")])
+            assert isinstance(first, Answer)
+            winner.append(first.body["id"])
+        return real(session, intakes)
+
+    winner: list[int] = []
+    monkeypatch.setattr(ticket_intake.tickets, "open_tickets", open_tickets)
+    results = queue._run([raced, other])
+
+    assert calls[0] == 2  # the group, then each alone
+    assert isinstance(results[0], Answer) and results[0].body["id"] == winner[0]
+    assert results[0].headers["Idempotent-Replayed"] == "true"
+    assert isinstance(results[1], Answer) and results[1].status == 201
+    with unit_of_work(factory) as db:
+        assert count(db, Ticket, Ticket.customer_id == customer_id) == 2
+        assert count(db, IdempotencyKey) == 2
+
+
+def test_an_unexpected_failure_is_that_requests_answer_alone(db, session_factory, loop):
+    """A request whose processing raises something unexpected fails its group; run again
+    alone, it gets that error as its answer and the others of the group are written."""
+    unit = make_unit(db, "城乡")
+    token = bearer(token_for(db, make_staff(db, unit)))
+    customer_id = make_customer(db, unit).id
+    db.commit()
+    bad = request(loop, token, body(customer_id))
+    bad.body = None  # type: ignore[assignment]
+    good = request(loop, token, body(customer_id))
+    results = IntakeQueue(session_factory)._run([bad, good])
+    assert isinstance(results[0], BaseException) and not isinstance(results[0], DomainError)
+    assert isinstance(results[1], Answer) and results[1].status == 201

@@ -19,6 +19,7 @@ from kefu.audit.models import AuditEntry
 from kefu.auth.models import ApiToken
 from kefu.db import make_sessionmaker, unit_of_work
 from kefu.errors import DomainError, Invalid, Unauthorized
+from kefu.idempotency import service as idem
 from kefu.idempotency.models import IdempotencyKey
 from kefu.notifications.models import OutboxMessage
 from kefu.tickets.models import Ticket, TicketEvent
@@ -193,12 +194,12 @@ def test_a_bad_request_gets_a_problem_in_the_callers_language(client, db):
     assert r.status_code == 401 and r.headers["WWW-Authenticate"] == "Bearer"
 
 
-def test_a_group_that_fails_whole_is_run_again_request_by_request(
+def test_a_key_another_process_takes_meanwhile_is_replayed_after_the_commit(
     committed_engine, settings, loop, monkeypatch
 ):
-    """Another process stores a key of this group while the group is being written: the
-    group's commit fails; each of its requests is run again alone, the raced one answered
-    with the other process's ticket, the rest written as usual."""
+    """Another process stores a key of this group after the group looked for kept answers
+    and before it takes its keys: that request is not run again here but answered, after
+    the commit, with the other process's ticket; the rest of the group is written as usual."""
     if committed_engine.dialect.name != "postgresql":
         pytest.skip("SQLite has one writer: no other process can write meanwhile")
     factory = make_sessionmaker(committed_engine)
@@ -210,32 +211,51 @@ def test_a_group_that_fails_whole_is_run_again_request_by_request(
         # Used just now: neither transaction touches the token's row (else the second
         # would wait for the first, which this test runs in the same thread).
         db.execute(update(ApiToken).values(last_used_at=NOW))
-    queue = IntakeQueue(factory)
     raced = request(loop, token, body(customer_id), key="raced")
     other = request(loop, token, body(customer_id, subject="另一张"), key="other")
-    real = ticket_intake.tickets.open_tickets
-    calls = []
+    real_claim, real_open = idem.claim_many, ticket_intake.tickets.open_tickets
+    winner: list[int] = []
+    opened: list[int] = []
 
-    def open_tickets(session, intakes):
-        calls.append(len(intakes))
-        if len(calls) == 1:  # meanwhile, another process takes "raced" and commits
+    def claim_many(session, principal, endpoint, hashes):
+        if not winner:  # meanwhile, another process takes "raced" and commits
+            winner.append(0)
             with unit_of_work(factory) as elsewhere:
                 (first,) = run_group(elsewhere, [request(loop, token, body(customer_id), "raced")])
             assert isinstance(first, Answer)
-            winner.append(first.body["id"])
-        return real(session, intakes)
+            winner[0] = first.body["id"]
+        return real_claim(session, principal, endpoint, hashes)
 
-    winner: list[int] = []
+    def open_tickets(session, intakes):
+        opened.append(len(intakes))
+        return real_open(session, intakes)
+
+    monkeypatch.setattr(idem, "claim_many", claim_many)
     monkeypatch.setattr(ticket_intake.tickets, "open_tickets", open_tickets)
-    results = queue._run([raced, other])
+    results = IntakeQueue(factory)._run([raced, other])
 
-    assert calls[0] == 2  # the group, then each alone
+    # The competitor's own run, then the group with "other" alone, then the replay.
+    assert opened == [1, 1, 0]
     assert isinstance(results[0], Answer) and results[0].body["id"] == winner[0]
     assert results[0].headers["Idempotent-Replayed"] == "true"
     assert isinstance(results[1], Answer) and results[1].status == 201
     with unit_of_work(factory) as db:
         assert count(db, Ticket, Ticket.customer_id == customer_id) == 2
         assert count(db, IdempotencyKey) == 2
+        assert count(db, IdempotencyKey, IdempotencyKey.status_code != 201) == 0
+
+
+def test_a_refused_request_lets_its_key_go(db, loop):
+    """A key is taken before the work and let go when the request is refused: a corrected
+    retry with the same key is then served."""
+    unit = make_unit(db, "城关")
+    token = bearer(token_for(db, make_staff(db, unit)))
+    customer_id = make_customer(db, unit).id
+    (refused,) = run_group(db, [request(loop, token, body(customer_id, subject="<b>x</b>"), "k")])
+    assert isinstance(refused, Invalid)
+    assert count(db, IdempotencyKey) == 0
+    (served,) = run_group(db, [request(loop, token, body(customer_id), "k")])
+    assert isinstance(served, Answer) and served.status == 201
 
 
 def test_an_unexpected_failure_is_that_requests_answer_alone(db, session_factory, loop):

@@ -11,12 +11,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kefu.clock import now
+from kefu.db import is_postgres
 from kefu.errors import Invalid
 from kefu.i18n import N_
 from kefu.idempotency.models import IdempotencyKey
@@ -106,6 +109,77 @@ def remember(
     )
     if flush:
         session.flush()
+
+
+def claim_many(session: Session, principal: str, endpoint: str, hashes: dict[str, str]) -> set[str]:
+    """Take keys ({key: request hash}) for requests about to run, in the caller's
+    transaction, and return those taken. A key kept by another transaction is not taken —
+    one still in flight is waited for, so that its caller's answer can be replayed after —
+    and an expired one is taken over. Before the commit every taken key gets its answer
+    (`fill_many`) or is let go (`release`)."""
+    if not hashes:
+        return set()
+    at = now()
+    table = cast(Table, IdempotencyKey.__table__)
+    insert = (pg_insert if is_postgres(session) else sqlite_insert)(table)
+    stmt = (
+        insert.values(
+            [
+                {
+                    "principal": principal,
+                    "endpoint": endpoint,
+                    "key": key,
+                    "request_hash": request_hash,
+                    "status_code": 0,  # no answer yet: filled before the commit
+                    "body": {},
+                    "location": None,
+                    "created_at": at,
+                }
+                for key, request_hash in hashes.items()
+            ]
+        )
+        .on_conflict_do_update(
+            index_elements=["principal", "endpoint", "key"],
+            set_={
+                "request_hash": insert.excluded.request_hash,
+                "status_code": 0,
+                "created_at": insert.excluded.created_at,
+            },
+            where=table.c.created_at <= at - KEEP,
+        )
+        .returning(table.c.key)
+    )
+    return set(session.scalars(stmt))
+
+
+def fill_many(session: Session, principal: str, endpoint: str, answers: dict[str, Stored]) -> None:
+    """The answers of keys taken with `claim_many`, in one statement."""
+    if not answers:
+        return
+    table = cast(Table, IdempotencyKey.__table__)
+    c = table.c
+    session.execute(
+        update(table)
+        .where(c.principal == principal, c.endpoint == endpoint, c.key == bindparam("k"))
+        .values(status_code=bindparam("s"), body=bindparam("b"), location=bindparam("l"))
+        .execution_options(synchronize_session=False),
+        [
+            {"k": key, "s": a.status_code, "b": a.body, "l": a.location}
+            for key, a in answers.items()
+        ],
+    )
+
+
+def release(session: Session, principal: str, endpoint: str, keys: list[str]) -> None:
+    """Let go of keys taken with `claim_many` whose requests were refused."""
+    if keys:
+        session.execute(
+            delete(IdempotencyKey).where(
+                IdempotencyKey.principal == principal,
+                IdempotencyKey.endpoint == endpoint,
+                IdempotencyKey.key.in_(keys),
+            )
+        )
 
 
 def purge(session: Session) -> int:

@@ -269,6 +269,15 @@ for _col in ("owning_unit_id", "handling_unit_id"):
         sqlite_where=OPEN,
     )
 del _col
+# Routing's least-loaded agent: each agent's open work by priority, read from the index
+# alone (a plain (assignee, state) index let PostgreSQL AND it with a whole queue index).
+Index(
+    "ix_tickets_open_assignee",
+    Ticket.assignee_id,
+    Ticket.priority,
+    postgresql_where=OPEN,
+    sqlite_where=OPEN,
+)
 
 
 # What the escalation sweep reads, one index per claim: tickets before their breach by

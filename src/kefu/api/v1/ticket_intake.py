@@ -3,7 +3,8 @@ by one and committed together.
 
 Each web process has one intake thread. The endpoint (on the event loop, no thread hand-off)
 queues its request and waits; the thread takes everything queued — one request when the
-desk is quiet, a dozen under load, never waiting for more — and runs them in one
+desk is quiet, a dozen under load, waiting for more only while they keep coming (2 ms
+apart at most) — and runs them in one
 transaction: the callers' tokens, the Idempotency-Keys and the intakes are each read with
 one query for the lot, and each table gets one INSERT for the lot (`open_tickets`). A
 request that is refused (a bad field, an unknown token, a key used for another request)
@@ -40,6 +41,9 @@ from kefu.tickets import service as tickets
 from kefu.tickets.schemas import TicketCreate, TicketOut
 
 MAX_GROUP = 64  # requests per transaction, at most
+# A group closes when no further request arrived for this long: the event loop parses the
+# requests one by one, so without it a group would often hold just the first of a burst.
+GATHER_SECONDS = 0.002
 IDLE_SECONDS = 5.0  # the thread ends after this long without work (started again on demand)
 UNKNOWN_TOKEN = N_("The token is unknown, expired or revoked.")
 
@@ -75,7 +79,8 @@ def _answer(stored: idem.Stored, replayed: bool | None) -> Answer:
 
 def run_group(session: Session, group: list[Request]) -> list[Answer | DomainError | None]:
     """The group's answers in its order, in the caller's transaction. None marks a request
-    whose key an earlier request of the group carries: it is answered after the commit."""
+    whose key is in use elsewhere — by an earlier request of the group, or by another
+    transaction that kept it meanwhile: it is answered after the commit (a replay)."""
     out: list[Answer | DomainError | None] = [None] * len(group)
     viewers: dict[str, Viewer | None] = {}
     wanted: list[tuple[int, Viewer, str | None, str | None]] = []  # index, viewer, key, digest
@@ -111,43 +116,57 @@ def run_group(session: Session, group: list[Request]) -> list[Answer | DomainErr
     for (principal, endpoint), keys in by_caller.items():
         for found, kept_row in idem.find_many(session, principal, endpoint, keys).items():
             kept[(principal, endpoint, found)] = kept_row
-    intakes: list[tuple[int, Viewer, str | None, str | None]] = []
+    # Take the other keys before any work: a key another process is using right now waits
+    # for it here, then stays theirs (this request replays their answer after the commit).
+    claims: dict[tuple[str, str], dict[str, str]] = {}
     for i, viewer, given, digest in wanted:
-        hit = kept.get((idem.principal(viewer), group[i].endpoint, given or ""))
-        if hit is None:
-            intakes.append((i, viewer, given, digest))
-            continue
-        try:
-            out[i] = _answer(idem.replay(hit, digest or ""), replayed=True)
-        except DomainError as exc:
-            out[i] = exc
+        if given is not None and (idem.principal(viewer), group[i].endpoint, given) not in kept:
+            claims.setdefault((idem.principal(viewer), group[i].endpoint), {})[given] = digest or ""
+    taken = {
+        (principal, endpoint, key)
+        for (principal, endpoint), hashes in claims.items()
+        for key in idem.claim_many(session, principal, endpoint, hashes)
+    }
+    intakes: list[tuple[int, Viewer, str | None]] = []
+    for i, viewer, given, digest in wanted:
+        scope = (idem.principal(viewer), group[i].endpoint, given or "")
+        hit = kept.get(scope)
+        if hit is not None:
+            try:
+                out[i] = _answer(idem.replay(hit, digest or ""), replayed=True)
+            except DomainError as exc:
+                out[i] = exc
+        elif given is None or scope in taken:
+            intakes.append((i, viewer, given))
+        # else: kept by another transaction meanwhile; None: replayed after the commit
     opened = tickets.open_tickets(
         session,
         [
             tickets.Intake(viewer, group[i].body, group[i].body.channel or "api")
-            for i, viewer, _, _ in intakes
+            for i, viewer, _ in intakes
         ],
     )
-    for (i, viewer, given, digest), result in zip(intakes, opened, strict=True):
+    answers: dict[tuple[str, str], dict[str, idem.Stored]] = {}
+    refused: dict[tuple[str, str], list[str]] = {}
+    for (i, viewer, given), result in zip(intakes, opened, strict=True):
+        caller = (idem.principal(viewer), group[i].endpoint)
         if isinstance(result, DomainError):
             out[i] = result
+            if given is not None:
+                refused.setdefault(caller, []).append(given)
             continue
         req = group[i]
         stored = idem.Stored(
             201, plain(TicketOut.model_validate(result)), f"{req.location}/{result.id}"
         )
         if given is not None:
-            idem.remember(
-                session,
-                idem.principal(viewer),
-                req.endpoint,
-                given,
-                digest or "",
-                stored,
-                flush=False,
-            )
+            answers.setdefault(caller, {})[given] = stored
         out[i] = _answer(stored, replayed=False if given is not None else None)
-    session.flush()  # a key taken meanwhile fails here, before anyone is answered
+    for (principal, endpoint), stored_by_key in answers.items():
+        idem.fill_many(session, principal, endpoint, stored_by_key)
+    for (principal, endpoint), keys in refused.items():
+        idem.release(session, principal, endpoint, keys)
+    session.flush()
     return out
 
 
@@ -181,7 +200,7 @@ class IntakeQueue:
             group = [first]
             while len(group) < MAX_GROUP:
                 try:
-                    group.append(self._queue.get_nowait())
+                    group.append(self._queue.get(timeout=GATHER_SECONDS))
                 except queue.Empty:
                     break
             self._answer(group, self._run(group))

@@ -959,6 +959,64 @@ def _pyspy_record(pyspy: str, pid: int, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
+WRITTEN_TABLES = (
+    "tickets",
+    "ticket_events",
+    "ticket_field_values",
+    "audit_log",
+    "outbox",
+    "idempotency_keys",
+    "complaints",
+)
+
+
+class Autovacuum:
+    """What autovacuum does for a production database, when this server has it off (the
+    shared server here runs with `autovacuum = off`): VACUUM (ANALYZE) of the tables the
+    intake writes every `every` seconds, on a connection of this database (so its CPU is
+    counted with PostgreSQL's). Without it the planner keeps the statistics of an empty
+    table and index-only scans visit the heap: routing's load query grew with every ticket."""
+
+    def __init__(self, url: str, every: float) -> None:
+        self.url, self.every = url, every
+        self.runs = 0
+        self.enabled_on_server = True
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Autovacuum:
+        import psycopg
+
+        conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(False)
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        setting = self._conn.execute("SHOW autovacuum").fetchone()
+        self.enabled_on_server = bool(setting and setting[0] == "on")
+        if not self.enabled_on_server and self.every > 0:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._conn.execute(f"VACUUM (ANALYZE) {', '.join(WRITTEN_TABLES)}")
+            self.runs += 1
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._conn.close()
+
+    def report(self) -> dict[str, Any]:
+        if self.enabled_on_server:
+            return {"server": "on"}
+        return {
+            "server": "off",
+            "emulated": f"VACUUM (ANALYZE) of the written tables every {self.every:g} s",
+            "runs": self.runs,
+        }
+
+
 def measure_variant(spec: str, args: argparse.Namespace) -> dict[str, Any]:
     from kefu.db import make_engine
 
@@ -982,7 +1040,7 @@ def measure_variant(spec: str, args: argparse.Namespace) -> dict[str, Any]:
         )
         load_before = os.getloadavg()[0]
         counters_before = pg_counters(engine)
-        with BackendWatch(engine) as backends:
+        with BackendWatch(engine) as backends, Autovacuum(url, args.vacuum_every) as vacuum:
             before = cpu_snapshot(server.proc.pid)
             t0 = time.perf_counter_ns()
             sent, wall, client_cpu = send_all(
@@ -1069,6 +1127,7 @@ def measure_variant(spec: str, args: argparse.Namespace) -> dict[str, Any]:
             "new_connections_per_100_tickets": round(100 * counters["sessions"] / created, 2),
         },
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
+        "autovacuum": vacuum.report(),
         "seed": seed_info,
         "pass": rate >= TARGET_RATE
         and summary["p99_ms"] <= TARGET_P99_MS
@@ -1495,6 +1554,13 @@ def main(argv: list[str] | None = None) -> int:
         help="where server logs and py-spy samples are kept (default %(default)s)",
     )
     parser.add_argument("--in-process-tickets", type=int, default=200)
+    parser.add_argument(
+        "--vacuum-every",
+        type=float,
+        default=15.0,
+        help="when the server runs with autovacuum off, VACUUM (ANALYZE) the written tables "
+        "this often during a run, as autovacuum would (0: never); default %(default)s s",
+    )
     parser.add_argument("--no-db-limit", action="store_true")
     parser.add_argument("--no-explain", action="store_true")
     args = parser.parse_args(argv)

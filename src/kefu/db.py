@@ -69,7 +69,29 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
         u = u.set(drivername="postgresql+psycopg")
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(u, **kwargs)
+    engine = create_engine(u, **kwargs)
+    _postgres_prepared(engine)
+    return engine
+
+
+def _postgres_prepared(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # psycopg prepares a statement on the server once it ran 5 times; the default of
+        # 100 kept per connection is fewer than the statements of a busy web process,
+        # which then prepared and dropped the same ones over and over.
+        dbapi_conn.prepared_max = 1000
+
+
+def padded(values: Any) -> list[Any]:
+    """`values` for an IN list, sorted and padded to a power of two with the last one
+    repeated: the statement's text then takes one of a few shapes, which the database
+    prepares once, instead of one per count (duplicates change nothing in an IN)."""
+    out = sorted(set(values))
+    size = 1
+    while size < len(out):
+        size *= 2
+    return out + out[-1:] * (size - len(out))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from kefu.clock import now
-from kefu.db import is_postgres
+from kefu.db import is_postgres, padded
 from kefu.errors import Invalid
 from kefu.i18n import N_
 from kefu.idempotency.models import IdempotencyKey
@@ -66,7 +66,7 @@ def find_many(
         select(IdempotencyKey).where(
             IdempotencyKey.principal == principal,
             IdempotencyKey.endpoint == endpoint,
-            IdempotencyKey.key.in_(keys),
+            IdempotencyKey.key.in_(padded(keys)),
             IdempotencyKey.created_at > now() - KEEP,
         )
     )

@@ -32,6 +32,7 @@ from kefu import cache, i18n, tree
 from kefu.audit.service import diff, record
 from kefu.cache import KeyedCache
 from kefu.clock import now
+from kefu.db import padded
 from kefu.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 from kefu.i18n import N_
 from kefu.scope import Viewer, get_visible, visible
@@ -137,7 +138,11 @@ def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, st
     if unknown:
         paths = {
             **paths,
-            **dict(session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(unknown))).all()),
+            **dict(
+                session.execute(
+                    select(Unit.id, Unit.path).where(Unit.id.in_(padded(unknown)))
+                ).all()
+            ),
         }
     chains = {
         unit_id: [*tree.ancestor_ids(path), unit_id]
@@ -157,7 +162,7 @@ def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, st
                 BusinessCalendar.stamp,
             )
             .join(BusinessCalendar, BusinessCalendar.id == Unit.calendar_id)
-            .where(Unit.id.in_(sorted({u for chain in chains.values() for u in chain})))
+            .where(Unit.id.in_(padded(u for chain in chains.values() for u in chain)))
         )
     }
     default = session.execute(

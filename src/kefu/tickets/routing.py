@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from kefu import cache, tree
 from kefu.audit.service import diff, record, snapshot
 from kefu.customers.models import Customer
+from kefu.db import padded
 from kefu.errors import FieldError, Forbidden, Invalid, NotFound
 from kefu.i18n import N_
 from kefu.scope import Viewer, condition
@@ -128,8 +129,8 @@ def read_ahead(
                 select(UnitFunction.unit_id, UnitFunction.function, Unit.depth)
                 .join(Unit, Unit.id == UnitFunction.unit_id)
                 .where(
-                    UnitFunction.unit_id.in_(sorted({u for c in chains.values() for u in c})),
-                    UnitFunction.function.in_(sorted(functions)),
+                    UnitFunction.unit_id.in_(padded(u for c in chains.values() for u in c)),
+                    UnitFunction.function.in_(padded(functions)),
                     Unit.is_active.is_(True),
                 )
             )
@@ -145,7 +146,7 @@ def read_ahead(
         deepest: dict[str, tuple[int, int]] = {}
         for region, unit_id, depth in session.execute(
             select(Unit.region_code, Unit.id, Unit.depth).where(
-                Unit.region_code.in_(sorted(sites)), Unit.is_active.is_(True)
+                Unit.region_code.in_(padded(sites)), Unit.is_active.is_(True)
             )
         ):
             # The deepest unit of the region, the lowest id among equals (unit_of_region).
@@ -161,7 +162,7 @@ def read_ahead(
         works_in = dict(
             session.execute(
                 select(Staff.id, Staff.unit_id).where(
-                    Staff.id.in_(sorted(managers)), Staff.is_active.is_(True)
+                    Staff.id.in_(padded(managers)), Staff.is_active.is_(True)
                 )
             ).all()
         )
@@ -195,7 +196,7 @@ def read_agent_loads(session: Session, unit_ids: list[int]) -> dict[int, dict[in
     rows = session.execute(
         select(Staff.unit_id, Staff.id, _load())
         .join(StaffRole, and_(StaffRole.staff_id == Staff.id, StaffRole.role == "agent"))
-        .where(Staff.unit_id.in_(sorted(loads)), Staff.is_active.is_(True))
+        .where(Staff.unit_id.in_(padded(loads)), Staff.is_active.is_(True))
     )
     for unit_id, staff_id, load in rows:
         loads[unit_id][staff_id] = load

@@ -18,8 +18,9 @@ from kefu.audit.models import AuditEntry
 from kefu.audit.service import record
 from kefu.clock import now
 from kefu.complaints import service as complaints
+from kefu.complaints.models import Complaint
 from kefu.customers.models import Contact, Customer
-from kefu.db import insert_new_in_bulk
+from kefu.db import insert_new_in_bulk, padded
 from kefu.errors import Conflict, DomainError, Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.notifications.models import OutboxMessage
@@ -133,7 +134,7 @@ def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer,
                 ServiceLevel,
                 ServiceLevel.code == func.coalesce(Customer.service_level, DEFAULT_LEVEL),
             )
-            .where(Customer.id.in_(sorted(ids)), condition(Customer, viewer))
+            .where(Customer.id.in_(padded(ids)), condition(Customer, viewer))
         )
         for customer, path, version_id in rows:
             found[(viewer, customer.id)] = (customer, path, version_id)
@@ -147,7 +148,7 @@ def _contacts_of(session: Session, intakes: list[Intake]) -> dict[int, int]:
         return {}
     return dict(
         session.execute(
-            select(Contact.id, Contact.customer_id).where(Contact.id.in_(sorted(ids)))
+            select(Contact.id, Contact.customer_id).where(Contact.id.in_(padded(ids)))
         ).all()
     )
 
@@ -309,7 +310,7 @@ def _write_rest(session: Session, plan: _Plan) -> None:
 
 
 # Rows of a new ticket that nobody reads back in the intake's transaction.
-_WRITE_ONLY = (TicketEvent, TicketFieldValue, AuditEntry, OutboxMessage)
+_WRITE_ONLY = (TicketEvent, TicketFieldValue, AuditEntry, OutboxMessage, Complaint)
 
 
 def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | DomainError]:
@@ -326,7 +327,9 @@ def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | Domai
         known = (
             {
                 t.idempotency_key: t
-                for t in session.scalars(select(Ticket).where(Ticket.idempotency_key.in_(keys)))
+                for t in session.scalars(
+                    select(Ticket).where(Ticket.idempotency_key.in_(padded(keys)))
+                )
             }
             if keys
             else {}

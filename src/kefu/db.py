@@ -171,9 +171,42 @@ def insert_new_in_bulk(session: Session, classes: tuple[type, ...]) -> None:
         by_class.setdefault(mapper.class_, []).append(values)
         session.expunge(obj)
     for cls, rows in by_class.items():
+        table = cls.__table__  # type: ignore[attr-defined]
         # Same keys in every row, so one statement serves them all (defaults fill the rest).
         shapes: dict[frozenset[str], list[dict[str, Any]]] = {}
         for row in rows:
             shapes.setdefault(frozenset(row), []).append(row)
         for same in shapes.values():
-            session.execute(insert(cls.__table__), same)  # type: ignore[attr-defined]
+            if is_postgres(session):
+                _copy_rows(session, table, same)
+            else:
+                session.execute(insert(table), same)
+
+
+def _copy_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Rows into a PostgreSQL table by COPY, in the session's transaction: a tenth of the
+    client's work of an INSERT per row. Python-side column defaults and the columns' own
+    conversions (JSON, UTC times) are applied as an INSERT would."""
+    from psycopg import sql
+
+    dialect = session.get_bind().dialect
+    given = list(rows[0])
+    defaulted = [c for c in table.columns if c.key not in rows[0] and c.default is not None]
+    columns = [table.c[k] for k in given] + defaulted
+    convert = [c.type._cached_bind_processor(dialect) for c in columns]
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    )
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            values = [row[k] for k in given] + [
+                c.default.arg(None) if c.default.is_callable else c.default.arg for c in defaulted
+            ]
+            copy.write_row(
+                [
+                    v if f is None or v is None else f(v)
+                    for v, f in zip(values, convert, strict=True)
+                ]
+            )

@@ -122,34 +122,30 @@ def claim_many(session: Session, principal: str, endpoint: str, hashes: dict[str
     at = now()
     table = cast(Table, IdempotencyKey.__table__)
     insert = (pg_insert if is_postgres(session) else sqlite_insert)(table)
-    stmt = (
-        insert.values(
-            [
-                {
-                    "principal": principal,
-                    "endpoint": endpoint,
-                    "key": key,
-                    "request_hash": request_hash,
-                    "status_code": 0,  # no answer yet: filled before the commit
-                    "body": {},
-                    "location": None,
-                    "created_at": at,
-                }
-                for key, request_hash in hashes.items()
-            ]
-        )
-        .on_conflict_do_update(
-            index_elements=["principal", "endpoint", "key"],
-            set_={
-                "request_hash": insert.excluded.request_hash,
-                "status_code": 0,
-                "created_at": insert.excluded.created_at,
-            },
-            where=table.c.created_at <= at - KEEP,
-        )
-        .returning(table.c.key)
-    )
-    return set(session.scalars(stmt))
+    stmt = insert.on_conflict_do_update(
+        index_elements=["principal", "endpoint", "key"],
+        set_={
+            "request_hash": insert.excluded.request_hash,
+            "status_code": 0,
+            "created_at": insert.excluded.created_at,
+        },
+        where=table.c.created_at <= at - KEEP,
+    ).returning(table.c.key)
+    rows: list[dict[str, Any]] = [
+        {
+            "principal": principal,
+            "endpoint": endpoint,
+            "key": key,
+            "request_hash": request_hash,
+            "status_code": 0,  # no answer yet: filled before the commit
+            "body": {},
+            "location": None,
+            "created_at": at,
+        }
+        for key, request_hash in hashes.items()
+    ]
+    # One statement for the lot (executemany with RETURNING: SQLAlchemy's "insertmanyvalues").
+    return set(session.scalars(stmt, rows))
 
 
 def fill_many(session: Session, principal: str, endpoint: str, answers: dict[str, Stored]) -> None:

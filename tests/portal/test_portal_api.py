@@ -183,12 +183,16 @@ def test_staff_and_contact_credentials_never_cross(app, client, db):
     ):
         r = client.get(url, headers=contact_headers)
         assert r.status_code == 401, f"contact GET {url}: {r.status_code}"
+        assert "联系人接口" in r.json()["detail"], url  # named as a contact's token
     made = client.post(
         "/api/v1/tickets",
-        headers=contact_headers,
+        headers={**contact_headers, "Accept-Language": "en"},
         json={"customer_id": cs.stranger.id, "category_code": "other", "subject": "x"},
     )
     assert made.status_code == 401
+    assert "contact token" in made.json()["detail"]
+    r = client.get("/api/v1/tickets", headers={"Authorization": "Bearer kefu_not-a-token"})
+    assert r.status_code == 401 and "联系人" not in r.json()["detail"]
     # Neither does the portal's browser cookie, nor the token as that cookie.
     browser = TestClient(app)
     portal_login(browser, cs.logins["stranger"])

@@ -13,6 +13,7 @@ from kefu.auth import service as auth
 from kefu.db import unit_of_work
 from kefu.errors import Unauthorized
 from kefu.i18n import N_
+from kefu.portal.service import TOKEN_PREFIX
 from kefu.scope import Viewer
 
 
@@ -45,15 +46,25 @@ def bearer_token(authorization: str | None) -> str:
     return credentials.strip()
 
 
+UNKNOWN_TOKEN = N_("The token is unknown, expired or revoked.")
+CONTACT_TOKEN = N_("This is a contact token: it opens the contact API (/api/v1/portal) only.")
+
+
+def refused_token(token: str) -> Unauthorized:
+    """Why a token opens nothing here (a contact's token is named as such)."""
+    return Unauthorized(CONTACT_TOKEN if token.startswith(TOKEN_PREFIX) else UNKNOWN_TOKEN)
+
+
 def current_viewer(
     request: Request,
     db: Db,
     chosen: Annotated[str | None, Depends(language)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Viewer:
-    viewer = auth.token_viewer(db, bearer_token(authorization), **request_context(request))
+    token = bearer_token(authorization)
+    viewer = auth.token_viewer(db, token, **request_context(request))
     if viewer is None:
-        raise Unauthorized(N_("The token is unknown, expired or revoked."))
+        raise refused_token(token)
     if chosen is None:
         request.state.locale = viewer.locale  # the person's own choice, for error texts
     return viewer

@@ -31,10 +31,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kefu.api.v1.common import plain
+from kefu.api.v1.deps import refused_token
 from kefu.auth import service as auth
 from kefu.db import unit_of_work
-from kefu.errors import DomainError, Unauthorized
-from kefu.i18n import N_
+from kefu.errors import DomainError
 from kefu.idempotency import service as idem
 from kefu.scope import Viewer
 from kefu.tickets import service as tickets
@@ -45,7 +45,6 @@ MAX_GROUP = 64  # requests per transaction, at most
 # requests one by one, so without it a group would often hold just the first of a burst.
 GATHER_SECONDS = 0.002
 IDLE_SECONDS = 5.0  # the thread ends after this long without work (started again on demand)
-UNKNOWN_TOKEN = N_("The token is unknown, expired or revoked.")
 
 
 @dataclass
@@ -90,7 +89,7 @@ def run_group(session: Session, group: list[Request]) -> list[Answer | DomainErr
             viewers[req.token] = auth.token_viewer(session, req.token)
         viewer = viewers[req.token]
         if viewer is None:
-            out[i] = Unauthorized(UNKNOWN_TOKEN)
+            out[i] = refused_token(req.token)
             continue
         req.locale = viewer.locale
         viewer = replace(viewer, **req.context)  # type: ignore[arg-type]

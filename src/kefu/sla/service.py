@@ -25,7 +25,7 @@ from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from kefu import cache, i18n, tree
@@ -151,29 +151,37 @@ def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, st
     }
     if not chains:
         return
-    own = {
-        unit_id: (depth, (calendar_id, version, stamp))
-        for unit_id, depth, calendar_id, version, stamp in session.execute(
-            select(
-                Unit.id,
-                Unit.depth,
-                BusinessCalendar.id,
-                BusinessCalendar.version,
-                BusinessCalendar.stamp,
-            )
-            .join(BusinessCalendar, BusinessCalendar.id == Unit.calendar_id)
-            .where(Unit.id.in_(padded(u for chain in chains.values() for u in chain)))
+    # The calendars of the chains' units and the default one, in one query: a calendar
+    # row with each unit of the chains that has it, the default one also without.
+    own: dict[int, tuple[int, tuple[int, int, str]]] = {}
+    defaults: list[tuple[int, int, str]] = []
+    for unit_id, depth, calendar_id, version, stamp, is_default in session.execute(
+        select(
+            Unit.id,
+            Unit.depth,
+            BusinessCalendar.id,
+            BusinessCalendar.version,
+            BusinessCalendar.stamp,
+            BusinessCalendar.is_default,
         )
-    }
-    default = session.execute(
-        select(BusinessCalendar.id, BusinessCalendar.version, BusinessCalendar.stamp)
-        .where(BusinessCalendar.is_default.is_(True))
-        .order_by(BusinessCalendar.id)
-        .limit(1)
-    ).first()
+        .select_from(BusinessCalendar)
+        .outerjoin(
+            Unit,
+            and_(
+                Unit.calendar_id == BusinessCalendar.id,
+                Unit.id.in_(padded(u for chain in chains.values() for u in chain)),
+            ),
+        )
+        .where(or_(Unit.id.is_not(None), BusinessCalendar.is_default.is_(True)))
+    ):
+        if unit_id is not None:
+            own[unit_id] = (depth, (calendar_id, version, stamp))
+        if is_default:
+            defaults.append((calendar_id, version, stamp))
+    default = min(defaults) if defaults else None
     for unit_id, chain in chains.items():
         found = [own[u] for u in chain if u in own]
-        ref = max(found)[1] if found else (tuple(default) if default is not None else None)
+        ref = max(found)[1] if found else default
         memo[("calendar_ref", unit_id)] = ref
 
 

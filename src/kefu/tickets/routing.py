@@ -158,6 +158,7 @@ def read_ahead(
             memo.setdefault(("unit_of_region", region), unit)
             if unit is not None:
                 units.add(unit)
+    managers = {m for m in managers if ("manager_unit", m) not in memo}
     if managers:
         works_in = dict(
             session.execute(

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 import nh3
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from kefu import cache
@@ -126,18 +126,27 @@ def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer,
     for intake in intakes:
         wanted.setdefault(_scope_key(intake.viewer), set()).add(intake.data.customer_id)
     found: dict[tuple[Viewer, int], Any] = {}
+    manager = aliased(Staff)
     for viewer, ids in wanted.items():
         rows = session.execute(
-            select(Customer, Unit.path, ServiceLevel.current_version_id)
+            select(Customer, Unit.path, ServiceLevel.current_version_id, manager.unit_id)
             .join(Unit, Unit.id == Customer.owning_unit_id)
             .outerjoin(
                 ServiceLevel,
                 ServiceLevel.code == func.coalesce(Customer.service_level, DEFAULT_LEVEL),
             )
+            # Where the account manager works, if active (routing asks).
+            .outerjoin(
+                manager,
+                and_(manager.id == Customer.account_manager_id, manager.is_active.is_(True)),
+            )
             .where(Customer.id.in_(padded(ids)), condition(Customer, viewer))
         )
-        for customer, path, version_id in rows:
+        memo = cache.memo(session)
+        for customer, path, version_id, manager_unit in rows:
             found[(viewer, customer.id)] = (customer, path, version_id)
+            if memo is not None and customer.account_manager_id is not None:
+                memo.setdefault(("manager_unit", customer.account_manager_id), manager_unit)
     return found
 
 

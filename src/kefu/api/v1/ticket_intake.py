@@ -106,26 +106,21 @@ def run_group(session: Session, group: list[Request]) -> list[Answer | DomainErr
             continue  # a retry racing its first try in this very group
         seen.add(scope)
         wanted.append((i, viewer, key, idem.fingerprint(req.body.model_dump(mode="json"))))
-    # The kept answers of the keys, one query per caller (usually one in all).
-    kept: dict[tuple[str, str, str], Any] = {}
-    by_caller: dict[tuple[str, str], list[str]] = {}
-    for i, viewer, given, _ in wanted:
-        if given is not None:
-            by_caller.setdefault((idem.principal(viewer), group[i].endpoint), []).append(given)
-    for (principal, endpoint), keys in by_caller.items():
-        for found, kept_row in idem.find_many(session, principal, endpoint, keys).items():
-            kept[(principal, endpoint, found)] = kept_row
-    # Take the other keys before any work: a key another process is using right now waits
-    # for it here, then stays theirs (this request replays their answer after the commit).
+    # Take the keys before any work (one statement per caller, usually one in all). A key
+    # another transaction holds is waited for; kept, it is answered from what it kept.
     claims: dict[tuple[str, str], dict[str, str]] = {}
     for i, viewer, given, digest in wanted:
-        if given is not None and (idem.principal(viewer), group[i].endpoint, given) not in kept:
+        if given is not None:
             claims.setdefault((idem.principal(viewer), group[i].endpoint), {})[given] = digest or ""
-    taken = {
-        (principal, endpoint, key)
-        for (principal, endpoint), hashes in claims.items()
-        for key in idem.claim_many(session, principal, endpoint, hashes)
-    }
+    taken: set[tuple[str, str, str]] = set()
+    kept: dict[tuple[str, str, str], Any] = {}
+    for (principal, endpoint), hashes in claims.items():
+        mine = idem.claim_many(session, principal, endpoint, hashes)
+        taken.update((principal, endpoint, key) for key in mine)
+        others = [key for key in hashes if key not in mine]
+        if others:  # retries, mostly: the first answer
+            for found, row in idem.find_many(session, principal, endpoint, others).items():
+                kept[(principal, endpoint, found)] = row
     intakes: list[tuple[int, Viewer, str | None]] = []
     for i, viewer, given, digest in wanted:
         scope = (idem.principal(viewer), group[i].endpoint, given or "")
@@ -137,7 +132,7 @@ def run_group(session: Session, group: list[Request]) -> list[Answer | DomainErr
                 out[i] = exc
         elif given is None or scope in taken:
             intakes.append((i, viewer, given))
-        # else: kept by another transaction meanwhile; None: replayed after the commit
+        # else: not kept after all (expired meanwhile): None, run alone after the commit
     opened = tickets.open_tickets(
         session,
         [

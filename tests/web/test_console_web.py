@@ -95,6 +95,9 @@ def test_the_filter_bar_takes_several_values_and_saves_them(client, db):
     for value in ("urgent", "high"):
         assert f'name="priority" value="{value}" checked' in page.text
     assert 'name="priority" value="low" checked' not in page.text
+    # Tiers are codes, shown alike (a tiering label once made "B" read "B 类" here).
+    for tier in "ABC":
+        assert f'name="tier" value="{tier}"> <span>{tier}</span>' in page.text
     frag = client.get(
         "/tickets?view=unit&priority=&priority=low&priority=urgent",
         headers={**HX, "HX-Target": "results"},

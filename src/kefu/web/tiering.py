@@ -86,7 +86,7 @@ PINNED_BECAUSE = N_("pinned by a manager: {reason}")
 LEVEL_KEYS = (
     ("a_important", N_("A, flagged important")),
     ("a", N_("A, the others")),
-    ("b", N_("B")),
+    ("b", N_("B, all of them")),
     ("c_upper", N_("C, revenue at or above the median of all C customers")),
     ("c_lower", N_("C, below that median")),
 )

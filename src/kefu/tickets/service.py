@@ -708,53 +708,55 @@ def transfer(session: Session, viewer: Viewer, ticket_id: int, data: TransferIn)
     if not viewer.has_role("agent", "supervisor", "manager"):
         raise Forbidden()
     unit, person = transfer_target(session, data)
-    if unit is not None:
-        before = ticket.handling_unit_id
-        ticket.handling_unit_id = unit.id
-        if data.assignee_id is None:
-            ticket.assignee_id = least_loaded_agent(session, unit.id)
-        event(
+    # One UPDATE of the ticket (one version step): the reads below must not flush it early.
+    with session.no_autoflush:
+        if unit is not None:
+            before = ticket.handling_unit_id
+            ticket.handling_unit_id = unit.id
+            if data.assignee_id is None:
+                ticket.assignee_id = least_loaded_agent(session, unit.id)
+            event(
+                session,
+                ticket,
+                "route",
+                viewer.username,
+                unit_id=unit.id,
+                rule="manual",
+                reason=data.reason,
+                linked=unit.id != ticket.owning_unit_id,
+                previous=before,
+            )
+            notify(
+                session,
+                "ticket.transferred",
+                f"unit:{unit.id}",
+                {"ticket_id": ticket.id, "number": ticket.number, "reason": data.reason},
+                f"ticket.transferred:{ticket.id}:{ticket.version}:{unit.id}",
+            )
+        if person is not None:
+            ticket.assignee_id = person
+            event(
+                session,
+                ticket,
+                "assign",
+                viewer.username,
+                assignee_id=person,
+                rule="manual",
+                reason=data.reason,
+            )
+        record(
             session,
-            ticket,
-            "route",
-            viewer.username,
-            unit_id=unit.id,
-            rule="manual",
-            reason=data.reason,
-            linked=unit.id != ticket.owning_unit_id,
-            previous=before,
+            viewer,
+            "ticket.transfer",
+            "ticket",
+            ticket.id,
+            {
+                "handling_unit_id": {"before": None, "after": ticket.handling_unit_id},
+                "assignee_id": {"before": None, "after": ticket.assignee_id},
+                "reason": {"before": None, "after": data.reason},
+            },
         )
-        notify(
-            session,
-            "ticket.transferred",
-            f"unit:{unit.id}",
-            {"ticket_id": ticket.id, "number": ticket.number, "reason": data.reason},
-            f"ticket.transferred:{ticket.id}:{ticket.version}:{unit.id}",
-        )
-    if person is not None:
-        ticket.assignee_id = person
-        event(
-            session,
-            ticket,
-            "assign",
-            viewer.username,
-            assignee_id=person,
-            rule="manual",
-            reason=data.reason,
-        )
-    record(
-        session,
-        viewer,
-        "ticket.transfer",
-        "ticket",
-        ticket.id,
-        {
-            "handling_unit_id": {"before": None, "after": ticket.handling_unit_id},
-            "assignee_id": {"before": None, "after": ticket.assignee_id},
-            "reason": {"before": None, "after": data.reason},
-        },
-    )
-    ticket.updated_at = now()
+        ticket.updated_at = now()
     _flush(session)
     return ticket
 

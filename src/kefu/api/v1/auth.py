@@ -6,10 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from kefu.api.v1 import problems
 from kefu.api.v1.deps import CurrentViewer, Db, request_context
-from kefu.api.v1.problems import problem
 from kefu.auth import service as auth
-from kefu.i18n import N_, gettext
 from kefu.validation import Input
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -50,21 +49,10 @@ def create_token(body: TokenRequest, request: Request, db: Db) -> TokenOut | JSO
     if result.staff is None:
         # The failure is committed (lock-out and throttling count it); then we refuse.
         db.commit()
-        return _refuse(request, result)
+        return problems.sign_in_failed(request, result.status, result.error)
     viewer = auth.viewer_for(result.staff, None, channel="api", **ctx)
     plain, token = auth.issue_token(db, viewer, result.staff, kind="access")
     return TokenOut(access_token=plain, expires_at=token.expires_at)
-
-
-def _refuse(request: Request, result: auth.LoginResult) -> JSONResponse:
-    return problem(
-        result.status,
-        N_("Sign-in failed"),
-        gettext(result.error) if result.error else None,
-        "/problems/sign-in-failed",
-        instance=request.url.path,
-        headers={"WWW-Authenticate": "Bearer"} if result.status == 401 else None,
-    )
 
 
 @router.get("/me", summary="Who the token belongs to")

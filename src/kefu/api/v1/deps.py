@@ -38,11 +38,14 @@ async def language(request: Request) -> str | None:
     return getattr(request.state, "accept_locale", None)
 
 
-def bearer_token(authorization: str | None) -> str:
-    """The token of an `Authorization: Bearer …` header."""
+NO_TOKEN = N_("Send a Bearer token in the Authorization header.")
+
+
+def bearer_token(authorization: str | None, missing: str = NO_TOKEN) -> str:
+    """The token of an `Authorization: Bearer …` header (`missing`: what to say without)."""
     scheme, _, credentials = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized(N_("Send a Bearer token in the Authorization header."))
+        raise Unauthorized(missing)
     return credentials.strip()
 
 

@@ -21,9 +21,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from kefu.api.v1 import problems
 from kefu.api.v1.common import Cursor, IdempotencyKey, Limit, PageOut, created, idempotent_create
-from kefu.api.v1.deps import Db, language, request_context
-from kefu.api.v1.problems import problem
+from kefu.api.v1.deps import UNKNOWN_TOKEN, Db, bearer_token, language, request_context
 from kefu.errors import Unauthorized
 from kefu.i18n import DEFAULT_LOCALE, N_, get_locale, gettext, set_locale
 from kefu.pagination import paginate
@@ -48,17 +48,9 @@ NO_CONTACT_TOKEN = N_(
 STAFF_TOKEN = N_(
     "This is a staff token; the contact API takes a contact token from POST /api/v1/portal/token."
 )
-UNKNOWN_TOKEN = N_("The token is unknown, expired or revoked.")
 
 
 # --- the caller -------------------------------------------------------------------------------
-
-
-def _bearer(authorization: str | None) -> str:
-    scheme, _, credentials = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not credentials.strip():
-        raise Unauthorized(NO_CONTACT_TOKEN)
-    return credentials.strip()
 
 
 def current_contact(
@@ -67,7 +59,7 @@ def current_contact(
     chosen: Annotated[str | None, Depends(language)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> Viewer:
-    plain = _bearer(authorization)
+    plain = bearer_token(authorization, missing=NO_CONTACT_TOKEN)
     if not plain.startswith(accounts.TOKEN_PREFIX):
         raise Unauthorized(STAFF_TOKEN if plain.startswith("kefu_") else UNKNOWN_TOKEN)
     ctx = request_context(request)
@@ -249,14 +241,7 @@ def create_token(body: TokenRequest, request: Request, db: Db) -> TokenOut | JSO
     if result.account is None:
         db.commit()  # the failure counts towards lock-out and throttling; then we refuse
         _speak(request)
-        return problem(
-            result.status,
-            N_("Sign-in failed"),
-            gettext(result.error) if result.error else None,
-            "/problems/sign-in-failed",
-            instance=request.url.path,
-            headers={"WWW-Authenticate": "Bearer"} if result.status == 401 else None,
-        )
+        return problems.sign_in_failed(request, result.status, result.error)
     plain, row = accounts.issue_token(
         db,
         result.account,
@@ -275,7 +260,7 @@ def delete_token(
     db: Db,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Response:
-    accounts.end_session(db, _bearer(authorization), kind=accounts.API)
+    accounts.end_session(db, bearer_token(authorization, NO_CONTACT_TOKEN), kind=accounts.API)
     return Response(status_code=204)
 
 

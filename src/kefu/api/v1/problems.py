@@ -92,3 +92,15 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     _use_request_locale(request)
     return problem(500, N_("Internal error"), None, "about:blank", None, request.url.path)
+
+
+def sign_in_failed(request: Request, status: int, error: str | None) -> JSONResponse:
+    """A refused sign-in (staff or contact): why, in the caller's language."""
+    return problem(
+        status,
+        N_("Sign-in failed"),
+        gettext(error) if error else None,
+        "/problems/sign-in-failed",
+        instance=request.url.path,
+        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+    )

@@ -1,8 +1,10 @@
 """The shared Idempotency-Key mechanism for creates.
 
-The key row is written in the same transaction as the object it created. A retry finds it
-and gets the first answer; two racing first tries collide on the unique key, the loser's
-transaction rolls back whole and it then replays the winner's answer.
+A key is taken (`claim_many`, an INSERT … ON CONFLICT) in the transaction that does the
+work, before the work, and gets the answer (`fill_many`) before the commit. A retry finds
+the key taken and replays the first answer; a retry racing its first try waits at the
+INSERT for the other transaction, then replays; a refused request lets its key go with
+its rollback (or `release` in a batch that goes on).
 """
 
 from __future__ import annotations
@@ -51,13 +53,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def find(
-    session: Session, principal: str, endpoint: str, key: str, request_hash: str
-) -> Stored | None:
-    row = find_many(session, principal, endpoint, [key]).get(key)
-    return None if row is None else replay(row, request_hash)
-
-
 def find_many(
     session: Session, principal: str, endpoint: str, keys: list[str]
 ) -> dict[str, IdempotencyKey]:
@@ -80,35 +75,6 @@ def replay(row: IdempotencyKey, request_hash: str) -> Stored:
             "Idempotency-Key", N_("This key was already used with a different request.")
         )
     return Stored(row.status_code, row.body, row.location)
-
-
-def remember(
-    session: Session,
-    principal: str,
-    endpoint: str,
-    key: str,
-    request_hash: str,
-    stored: Stored,
-    *,
-    flush: bool = True,
-) -> None:
-    """Keep the answer in the caller's transaction. `flush=False` leaves the INSERT to the
-    caller's next flush (a batch writes its keys together); a key taken meanwhile then fails
-    that flush or the commit."""
-    session.add(
-        IdempotencyKey(
-            principal=principal,
-            endpoint=endpoint,
-            key=key,
-            request_hash=request_hash,
-            status_code=stored.status_code,
-            body=stored.body,
-            location=stored.location,
-            created_at=now(),
-        )
-    )
-    if flush:
-        session.flush()
 
 
 def claim_many(session: Session, principal: str, endpoint: str, hashes: dict[str, str]) -> set[str]:

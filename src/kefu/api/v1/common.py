@@ -8,9 +8,10 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from kefu.errors import Conflict
+from kefu.i18n import N_
 from kefu.idempotency import service as idem
 from kefu.pagination import MAX_LIMIT
 from kefu.scope import Viewer
@@ -60,26 +61,20 @@ def idempotent_create(
         body, location = create()
         return created(request, body, location)
     key = idem.check_key(key)
-    # A contact's keys are their own (a contact has no staff id).
     principal = idem.principal(viewer)
     endpoint = f"{request.method} {request.url.path}"
     digest = idem.fingerprint(payload.model_dump(mode="json"))
-    stored = idem.find(db, principal, endpoint, key, digest)
-    if stored is None:
-        body, location = create()
+    # The key is taken before the work (the same mechanism as the ticket intake's groups):
+    # a concurrent first try waits here for the other's commit, then replays its answer.
+    if idem.claim_many(db, principal, endpoint, {key: digest}):
+        body, location = create()  # refused: the rollback lets the key go with the rest
         stored = idem.Stored(201, plain(body), location)
-        try:
-            idem.remember(db, principal, endpoint, key, digest, stored)
-        except IntegrityError:
-            # A concurrent first try won; our work must not stand beside it: the whole
-            # transaction goes (so no savepoint is needed around the key).
-            db.rollback()
-            stored = idem.find(db, principal, endpoint, key, digest)
-            if stored is None:
-                raise
-        else:
-            return _response(stored, replayed=False)
-    return _response(stored, replayed=True)
+        idem.fill_many(db, principal, endpoint, {key: stored})
+        return _response(stored, replayed=False)
+    row = idem.find_many(db, principal, endpoint, [key]).get(key)
+    if row is None:  # kept, then expired meanwhile: a fresh try takes it over
+        raise Conflict(N_("Someone else is using this Idempotency-Key right now; try again."))
+    return _response(idem.replay(row, digest), replayed=True)
 
 
 def _response(stored: idem.Stored, *, replayed: bool) -> JSONResponse:

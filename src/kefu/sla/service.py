@@ -99,58 +99,23 @@ Ref = tuple[int, int, str]  # a calendar's (id, version, stamp): what makes it i
 def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> Ref | None:
     """(id, version, stamp) of the calendar that governs the unit — its own, else its nearest
     ancestor's, else the default one — in one query when the unit's `path` is known."""
+    known = {unit_id: path} if path else {}
     return cache.once(
-        session, ("calendar_ref", unit_id), lambda: _calendar_ref(session, unit_id, path)
+        session,
+        ("calendar_ref", unit_id),
+        lambda: _calendar_refs(session, {unit_id}, known)[unit_id],
     )
 
 
-def _calendar_ref(session: Session, unit_id: int, path: str | None) -> Ref | None:
-    if path is None:
-        path = session.scalar(select(Unit.path).where(Unit.id == unit_id))
-    ids = [*tree.ancestor_ids(path), unit_id] if path else [unit_id]
-    own = (
-        select(Unit.calendar_id)
-        .where(Unit.id.in_(ids), Unit.calendar_id.is_not(None))
-        .order_by(Unit.depth.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    default = (
-        select(func.min(BusinessCalendar.id))
-        .where(BusinessCalendar.is_default.is_(True))
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(BusinessCalendar.id, BusinessCalendar.version, BusinessCalendar.stamp).where(
-            BusinessCalendar.id == func.coalesce(own, default)
-        )
-    ).first()
-    return (row[0], row[1], row[2]) if row is not None else None
-
-
-def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, str]) -> None:
-    """`calendar_ref` of many units in two or three queries (`paths`: those known
-    already), for a batch of work inside a `reads_once` block (else nothing to do)."""
-    memo = cache.memo(session)
-    if memo is None:
-        return
+def _calendar_refs(
+    session: Session, unit_ids: set[int], paths: dict[int, str]
+) -> dict[int, Ref | None]:
+    """`calendar_ref` of many units in one query, two when some paths are not known."""
     unknown = sorted(u for u in unit_ids if u not in paths)
     if unknown:
-        paths = {
-            **paths,
-            **dict(
-                session.execute(
-                    select(Unit.id, Unit.path).where(Unit.id.in_(padded(unknown)))
-                ).all()
-            ),
-        }
-    chains = {
-        unit_id: [*tree.ancestor_ids(path), unit_id]
-        for unit_id, path in paths.items()
-        if unit_id in unit_ids and ("calendar_ref", unit_id) not in memo
-    }
-    if not chains:
-        return
+        found = session.execute(select(Unit.id, Unit.path).where(Unit.id.in_(padded(unknown))))
+        paths = {**paths, **dict(found.all())}
+    chains = {u: [*tree.ancestor_ids(paths[u]), u] if paths.get(u) else [u] for u in unit_ids}
     # The calendars of the chains' units and the default one, in one query: a calendar
     # row with each unit of the chains that has it, the default one also without.
     own: dict[int, tuple[int, tuple[int, int, str]]] = {}
@@ -179,10 +144,23 @@ def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, st
         if is_default:
             defaults.append((calendar_id, version, stamp))
     default = min(defaults) if defaults else None
+    out: dict[int, Ref | None] = {}
     for unit_id, chain in chains.items():
-        found = [own[u] for u in chain if u in own]
-        ref = max(found)[1] if found else default
-        memo[("calendar_ref", unit_id)] = ref
+        mine = [own[u] for u in chain if u in own]
+        out[unit_id] = max(mine)[1] if mine else default
+    return out
+
+
+def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, str]) -> None:
+    """`calendar_ref` of many units at once, for a batch of work inside a `reads_once`
+    block (else nothing to do)."""
+    memo = cache.memo(session)
+    if memo is None:
+        return
+    wanted = {u for u in unit_ids if ("calendar_ref", u) not in memo}
+    if wanted:
+        for unit_id, ref in _calendar_refs(session, wanted, paths).items():
+            memo[("calendar_ref", unit_id)] = ref
 
 
 # Compiled calendars by (calendar id, version, stamp) (see kefu.cache): every use first

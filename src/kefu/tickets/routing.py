@@ -73,37 +73,73 @@ class Route:
 
 def unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
     """The nearest unit, from the owning unit upwards, that has `function`."""
-    return cache.once(
-        session,
-        ("unit_with_function", owning_unit_id, function),
-        lambda: _unit_with_function(session, owning_unit_id, function),
-    )
+
+    def read() -> int | None:
+        path = session.scalar(select(Unit.path).where(Unit.id == owning_unit_id)) or ""
+        found = _units_with_functions(session, {owning_unit_id: path}, {function})
+        return found[(owning_unit_id, function)]
+
+    return cache.once(session, ("unit_with_function", owning_unit_id, function), read)
 
 
-def _unit_with_function(session: Session, owning_unit_id: int, function: str) -> int | None:
-    path = session.scalar(select(Unit.path).where(Unit.id == owning_unit_id)) or ""
-    ids = [*tree.ancestor_ids(path), owning_unit_id]
-    return session.scalar(
-        select(Unit.id)
-        .join(UnitFunction, UnitFunction.unit_id == Unit.id)
-        .where(Unit.id.in_(ids), UnitFunction.function == function, Unit.is_active.is_(True))
-        .order_by(Unit.depth.desc())
-        .limit(1)
-    )
+def _units_with_functions(
+    session: Session, owning: dict[int, str], functions: set[str]
+) -> dict[tuple[int, str], int | None]:
+    """{(owning unit, function): the nearest active unit from it upwards with the function}
+    for owning units (by id: path), in one query."""
+    chains = {u: [*tree.ancestor_ids(p), u] for u, p in owning.items()}
+    depth_of = {
+        (unit_id, function): depth
+        for unit_id, function, depth in session.execute(
+            select(UnitFunction.unit_id, UnitFunction.function, Unit.depth)
+            .join(Unit, Unit.id == UnitFunction.unit_id)
+            .where(
+                UnitFunction.unit_id.in_(padded(u for c in chains.values() for u in c)),
+                UnitFunction.function.in_(padded(functions)),
+                Unit.is_active.is_(True),
+            )
+        )
+    }
+    out: dict[tuple[int, str], int | None] = {}
+    for owner, chain in chains.items():
+        for function in functions:
+            found = [(depth_of[(u, function)], u) for u in chain if (u, function) in depth_of]
+            out[(owner, function)] = max(found)[1] if found else None
+    return out
 
 
 def unit_of_region(session: Session, region_code: str) -> int | None:
-    """The deepest active unit serving a region."""
+    """The deepest active unit serving a region (the lowest id among equals)."""
     return cache.once(
         session,
         ("unit_of_region", region_code),
-        lambda: session.scalar(
-            select(Unit.id)
-            .where(Unit.region_code == region_code, Unit.is_active.is_(True))
-            .order_by(Unit.depth.desc(), Unit.id)
-            .limit(1)
-        ),
+        lambda: _units_of_regions(session, {region_code})[region_code],
     )
+
+
+def _units_of_regions(session: Session, regions: set[str]) -> dict[str, int | None]:
+    deepest: dict[str, tuple[int, int]] = {}
+    for region, unit_id, depth in session.execute(
+        select(Unit.region_code, Unit.id, Unit.depth).where(
+            Unit.region_code.in_(padded(regions)), Unit.is_active.is_(True)
+        )
+    ):
+        best = deepest.get(region)
+        if best is None or (-depth, unit_id) < (-best[1], best[0]):
+            deepest[region] = (unit_id, depth)
+    return {r: deepest[r][0] if r in deepest else None for r in regions}
+
+
+def manager_units(session: Session, staff_ids: set[int]) -> dict[int, int | None]:
+    """{account manager: the unit they work in, None if not active}, in one query."""
+    works_in = dict(
+        session.execute(
+            select(Staff.id, Staff.unit_id).where(
+                Staff.id.in_(padded(staff_ids)), Staff.is_active.is_(True)
+            )
+        ).all()
+    )
+    return {m: works_in.get(m) for m in staff_ids}
 
 
 def read_ahead(
@@ -122,53 +158,19 @@ def read_ahead(
         if r.is_active and r.kind == "category_function" and r.function
     }
     if functions:
-        chains = {u: [*tree.ancestor_ids(p), u] for u, p in owning.items()}
-        depth_of = {
-            (unit_id, function): depth
-            for unit_id, function, depth in session.execute(
-                select(UnitFunction.unit_id, UnitFunction.function, Unit.depth)
-                .join(Unit, Unit.id == UnitFunction.unit_id)
-                .where(
-                    UnitFunction.unit_id.in_(padded(u for c in chains.values() for u in c)),
-                    UnitFunction.function.in_(padded(functions)),
-                    Unit.is_active.is_(True),
-                )
-            )
-        }
-        for owner, chain in chains.items():
-            for function in functions:
-                found = [(depth_of[(u, function)], u) for u in chain if (u, function) in depth_of]
-                unit = max(found)[1] if found else None
-                memo.setdefault(("unit_with_function", owner, function), unit)
-                if unit is not None:
-                    units.add(unit)
+        for (owner, function), unit in _units_with_functions(session, owning, functions).items():
+            memo.setdefault(("unit_with_function", owner, function), unit)
+            if unit is not None:
+                units.add(unit)
     if sites and any(r.is_active and r.kind == "site_region" for r in rules(session)):
-        deepest: dict[str, tuple[int, int]] = {}
-        for region, unit_id, depth in session.execute(
-            select(Unit.region_code, Unit.id, Unit.depth).where(
-                Unit.region_code.in_(padded(sites)), Unit.is_active.is_(True)
-            )
-        ):
-            # The deepest unit of the region, the lowest id among equals (unit_of_region).
-            best = deepest.get(region)
-            if best is None or (-depth, unit_id) < (-best[1], best[0]):
-                deepest[region] = (unit_id, depth)
-        for region in sites:
-            unit = deepest[region][0] if region in deepest else None
+        for region, unit in _units_of_regions(session, sites).items():
             memo.setdefault(("unit_of_region", region), unit)
             if unit is not None:
                 units.add(unit)
     managers = {m for m in managers if ("manager_unit", m) not in memo}
     if managers:
-        works_in = dict(
-            session.execute(
-                select(Staff.id, Staff.unit_id).where(
-                    Staff.id.in_(padded(managers)), Staff.is_active.is_(True)
-                )
-            ).all()
-        )
-        for manager_id in managers:
-            memo.setdefault(("manager_unit", manager_id), works_in.get(manager_id))
+        for manager_id, unit in manager_units(session, managers).items():
+            memo.setdefault(("manager_unit", manager_id), unit)
     return units
 
 
@@ -314,9 +316,7 @@ def route(
         works_in = cache.once(
             session,
             ("manager_unit", manager_id),
-            lambda: session.scalar(
-                select(Staff.unit_id).where(Staff.id == manager_id, Staff.is_active.is_(True))
-            ),
+            lambda: manager_units(session, {manager_id})[manager_id],
         )
         manager = manager_id if works_in == handling else None
         if manager is not None:

@@ -8,7 +8,8 @@ entry of an old key is simply never asked for again. Nothing here is ever writte
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
@@ -53,21 +54,18 @@ def clear_all() -> None:
 _MEMO = "kefu_reads_once"
 
 
-class reads_once:
-    def __init__(self, session: Any) -> None:
-        self.info = session.info
-
-    def __enter__(self) -> dict[Hashable, Any]:
-        if _MEMO in self.info:  # nested: the outer block owns the memo
-            self.owner = False
-        else:
-            self.info[_MEMO] = {}
-            self.owner = True
-        return self.info[_MEMO]  # type: ignore[no-any-return]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.owner:
-            self.info.pop(_MEMO, None)
+@contextmanager
+def reads_once(session: Any) -> Iterator[dict[Hashable, Any]]:
+    """The block's memo; a nested block shares the outer one's (which clears it)."""
+    if _MEMO in session.info:
+        yield session.info[_MEMO]
+        return
+    memo: dict[Hashable, Any] = {}
+    session.info[_MEMO] = memo
+    try:
+        yield memo
+    finally:
+        session.info.pop(_MEMO, None)
 
 
 def once(session: Any, key: Hashable, read: Callable[[], V]) -> V:

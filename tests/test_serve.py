@@ -98,6 +98,7 @@ def test_serve_with_several_web_processes(tmp_path: Path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+    workers: list[int] = []
     try:
         deadline = time.monotonic() + 90  # two processes start at once on a busy machine
         while True:
@@ -118,6 +119,38 @@ def test_serve_with_several_web_processes(tmp_path: Path):
         assert len(workers) == 2
         for _ in range(6):
             assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        # A burst of keep-alive connections (an integration's pool opening) is spread over
+        # both processes, not left to whichever was waiting in accept() first.
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+        try:
+            for conn in held:
+                conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: kefu\r\n\r\n")
+                assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+            per_process = [_connections_on(pid, port) for pid in workers]
+        finally:
+            for conn in held:
+                conn.close()
+        assert sum(per_process) == 32
+        assert min(per_process) >= 4, per_process  # a fair split is 16/16; 4 or fewer: p<1e-5
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        assert proc.returncode == 0, proc.stdout.read().decode() if proc.stdout else ""
+        assert not [p for p in workers if Path(f"/proc/{p}").exists()]  # none left behind
+
+
+def _connections_on(pid: int, port: int) -> int:
+    """Established TCP connections on local `port` whose socket the process holds."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            local_port = int(cols[1].rsplit(":", 1)[1], 16)
+            if local_port == port and cols[3] == "01" and cols[9] in inodes:
+                count += 1
+    return count

@@ -134,6 +134,7 @@ def serve(
 
     from kefu.app import create_app
     from kefu.jobs.worker import start_in_thread
+    from kefu.web_processes import Supervisor, reuse_port_supported
 
     settings = get_settings()
     schema.upgrade(settings.database_url)
@@ -144,6 +145,14 @@ def serve(
         if worker and settings.embedded_worker:
             factory = make_sessionmaker(make_engine(settings.database_url))
             start_in_thread(factory, settings.worker_interval_seconds)
+        if reuse_port_supported():
+            supervisor = Supervisor(host, port, workers)
+            try:
+                supervisor.check_port()
+            except OSError as exc:  # the port is taken, say
+                _fail(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}")
+            typer.echo(f"Kefu listening on http://{host}:{port}/ ({workers} processes)")
+            raise typer.Exit(supervisor.run())
         typer.echo(f"Kefu listening on http://{host}:{port}/ ({workers} processes)")
         uvicorn.run("kefu.app:served_app", factory=True, workers=workers, **run)  # type: ignore[arg-type]
         return

@@ -8,9 +8,15 @@ entry of an old key is simply never asked for again. Nothing here is ever writte
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
+
+from sqlalchemy import CheckConstraint, Integer, String, select
+from sqlalchemy.orm import Mapped, attributes, mapped_column
+
+from kefu.db import Base
 
 V = TypeVar("V")
 
@@ -82,3 +88,99 @@ def once(session: Any, key: Hashable, read: Callable[[], V]) -> V:
 def memo(session: Any) -> dict[Hashable, Any] | None:
     """The current block's memo (None outside a block), for state a batch keeps itself."""
     return session.info.get(_MEMO)
+
+
+# --- configuration, kept between transactions ---------------------------------------------
+# What every intake asks of the configuration (categories, custom fields, routing rules,
+# units' functions, regions and calendars) changes rarely, yet a batch read it afresh in
+# every transaction. Every write to those tables renews `config_stamp.stamp` (database
+# triggers: see its migration), so a `reads_once` block reads the stamp — one query — and
+# takes what this process read under the same stamp; several processes stay right without
+# telling each other anything. Values kept so must not be changed by their users; ORM rows
+# are kept as transient copies of their columns, never as another session's objects.
+
+
+class ConfigStamp(Base):
+    """One row: renewed by triggers on every write to the configuration tables."""
+
+    __tablename__ = "config_stamp"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_config_stamp_one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stamp: Mapped[str] = mapped_column(String(32))
+
+
+_STAMP = "kefu_config_stamp"
+_CONFIG: KeyedCache[dict[Hashable, Any]] = KeyedCache(size=8)  # stamp -> {key: value}
+_CONFIG_LOCK = threading.Lock()
+
+
+def _configuration(session: Any) -> dict[Hashable, Any]:
+    """This block's shared configuration values (read the stamp once per block)."""
+    block = session.info[_MEMO]
+    shared = block.get(_STAMP)
+    if shared is None:
+        stamp = session.scalar(select(ConfigStamp.stamp).where(ConfigStamp.id == 1))
+        with _CONFIG_LOCK:
+            shared = _CONFIG.get(stamp) or _CONFIG.put(stamp, {})
+        block[_STAMP] = shared
+    return shared  # type: ignore[no-any-return]
+
+
+def configuration(session: Any, key: Hashable, read: Callable[[], V]) -> V:
+    """`once()` for a read of configuration only: inside a `reads_once` block it is also
+    kept for later blocks of this process, as long as the configuration stamp is the same.
+    Outside a block it simply reads (callers that edit what they read get their own rows)."""
+    block = session.info.get(_MEMO)
+    if block is None:
+        return read()
+    if key in block:
+        return block[key]  # type: ignore[no-any-return]
+    shared = _configuration(session)
+    if key in shared:
+        value = block[key] = shared[key]
+        return value  # type: ignore[no-any-return]
+    value = block[key] = read()
+    shared[key] = _detached(value)
+    return value
+
+
+def known(session: Any, key: Hashable) -> bool:
+    """Whether `configuration(session, key, …)` would answer without reading (batch
+    read-aheads ask before reading many keys in one query)."""
+    block = session.info.get(_MEMO)
+    if block is None:
+        return False
+    if key in block:
+        return True
+    shared = _configuration(session)
+    if key in shared:
+        block[key] = shared[key]
+        return True
+    return False
+
+
+def keep(session: Any, key: Hashable, value: Any) -> None:
+    """Remember a configuration value a read-ahead found (inside a block; else nothing)."""
+    block = session.info.get(_MEMO)
+    if block is None:
+        return
+    block.setdefault(key, value)
+    shared = block.get(_STAMP)
+    if shared is not None:  # read after the stamp (`known` asked first): good for its stamp
+        shared.setdefault(key, _detached(value))
+
+
+def _detached(value: Any) -> Any:
+    """The value with every ORM row in it replaced by a transient copy of its columns."""
+    if isinstance(value, list):
+        return [_detached(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _detached(v) for k, v in value.items()}
+    mapper = getattr(type(value), "__mapper__", None)
+    if mapper is None:
+        return value
+    copy = mapper.class_manager.new_instance()
+    for column in mapper.column_attrs:
+        attributes.set_committed_value(copy, column.key, getattr(value, column.key))
+    return copy

@@ -2,6 +2,7 @@
 
 from kefu.audit.models import AuditEntry
 from kefu.auth.models import ApiToken, LoginAttempt, WebSession
+from kefu.cache import ConfigStamp
 from kefu.channels.models import (
     ChatRobot,
     Delivery,
@@ -56,6 +57,7 @@ __all__ = [
     "ChatRobot",
     "Complaint",
     "ComplaintCause",
+    "ConfigStamp",
     "Contact",
     "Customer",
     "CustomerRevenueTrend",

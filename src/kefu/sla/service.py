@@ -100,7 +100,7 @@ def calendar_ref(session: Session, unit_id: int, path: str | None = None) -> Ref
     """(id, version, stamp) of the calendar that governs the unit — its own, else its nearest
     ancestor's, else the default one — in one query when the unit's `path` is known."""
     known = {unit_id: path} if path else {}
-    return cache.once(
+    return cache.configuration(
         session,
         ("calendar_ref", unit_id),
         lambda: _calendar_refs(session, {unit_id}, known)[unit_id],
@@ -154,13 +154,12 @@ def _calendar_refs(
 def read_calendar_refs(session: Session, unit_ids: set[int], paths: dict[int, str]) -> None:
     """`calendar_ref` of many units at once, for a batch of work inside a `reads_once`
     block (else nothing to do)."""
-    memo = cache.memo(session)
-    if memo is None:
+    if cache.memo(session) is None:
         return
-    wanted = {u for u in unit_ids if ("calendar_ref", u) not in memo}
+    wanted = {u for u in unit_ids if not cache.known(session, ("calendar_ref", u))}
     if wanted:
         for unit_id, ref in _calendar_refs(session, wanted, paths).items():
-            memo[("calendar_ref", unit_id)] = ref
+            cache.keep(session, ("calendar_ref", unit_id), ref)
 
 
 # Compiled calendars by (calendar id, version, stamp) (see kefu.cache): every use first

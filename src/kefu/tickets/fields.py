@@ -69,7 +69,7 @@ def choice_label(field: TicketField, value: Any) -> Localized | None:
 
 def _ancestors(session: Session, code: str) -> list[str]:
     """The category and the ones above it (the tree is small: one query)."""
-    parents = cache.once(
+    parents = cache.configuration(
         session,
         "category_parents",
         lambda: dict(session.execute(select(Category.code, Category.parent_code)).all()),
@@ -88,7 +88,7 @@ def fields_for(session: Session, category_code: str, active_only: bool = True) -
     stmt = select(TicketField)
     if active_only:
         stmt = stmt.where(TicketField.is_active.is_(True))
-    rows: list[TicketField] = cache.once(
+    rows: list[TicketField] = cache.configuration(
         session,
         ("ticket_fields", active_only),
         lambda: list(session.scalars(stmt.order_by(TicketField.position, TicketField.id))),

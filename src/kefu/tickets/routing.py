@@ -79,7 +79,7 @@ def unit_with_function(session: Session, owning_unit_id: int, function: str) -> 
         found = _units_with_functions(session, {owning_unit_id: path}, {function})
         return found[(owning_unit_id, function)]
 
-    return cache.once(session, ("unit_with_function", owning_unit_id, function), read)
+    return cache.configuration(session, ("unit_with_function", owning_unit_id, function), read)
 
 
 def _units_with_functions(
@@ -110,7 +110,7 @@ def _units_with_functions(
 
 def unit_of_region(session: Session, region_code: str) -> int | None:
     """The deepest active unit serving a region (the lowest id among equals)."""
-    return cache.once(
+    return cache.configuration(
         session,
         ("unit_of_region", region_code),
         lambda: _units_of_regions(session, {region_code})[region_code],
@@ -157,16 +157,23 @@ def read_ahead(
         for r in rules(session)
         if r.is_active and r.kind == "category_function" and r.function
     }
-    if functions:
-        for (owner, function), unit in _units_with_functions(session, owning, functions).items():
-            memo.setdefault(("unit_with_function", owner, function), unit)
-            if unit is not None:
-                units.add(unit)
+    wanted = {
+        owner: path
+        for owner, path in owning.items()
+        if not all(cache.known(session, ("unit_with_function", owner, f)) for f in functions)
+    }
+    if wanted:
+        for (owner, function), unit in _units_with_functions(session, wanted, functions).items():
+            cache.keep(session, ("unit_with_function", owner, function), unit)
+    for owner in owning:
+        units.update(memo[("unit_with_function", owner, f)] for f in functions)
     if sites and any(r.is_active and r.kind == "site_region" for r in rules(session)):
-        for region, unit in _units_of_regions(session, sites).items():
-            memo.setdefault(("unit_of_region", region), unit)
-            if unit is not None:
-                units.add(unit)
+        unknown = {s for s in sites if not cache.known(session, ("unit_of_region", s))}
+        if unknown:
+            for region, unit in _units_of_regions(session, unknown).items():
+                cache.keep(session, ("unit_of_region", region), unit)
+        units.update(memo[("unit_of_region", s)] for s in sites)
+    units.discard(None)  # type: ignore[arg-type]
     managers = {m for m in managers if ("manager_unit", m) not in memo}
     if managers:
         for manager_id, unit in manager_units(session, managers).items():
@@ -226,7 +233,7 @@ def least_loaded_agent(session: Session, unit_id: int, priority: str | None = No
 
 def rules(session: Session) -> list[RoutingRule]:
     """Every rule in the order routing tries them."""
-    return cache.once(
+    return cache.configuration(
         session,
         "routing_rules",
         lambda: list(

@@ -163,7 +163,7 @@ def _contacts_of(session: Session, intakes: list[Intake]) -> dict[int, int]:
 
 
 def _categories(session: Session) -> dict[str, Category]:
-    return cache.once(
+    return cache.configuration(
         session,
         "categories",
         lambda: {c.code: c for c in session.scalars(select(Category))},

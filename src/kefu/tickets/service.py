@@ -119,6 +119,10 @@ def _scope_key(viewer: Viewer) -> Viewer:
     return replace(viewer, request_id=None, remote_addr=None)
 
 
+# Made once: an alias builds proxies of all its columns when first used (0.5 ms a time).
+_MANAGER = aliased(Staff, name="manager")
+
+
 def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer, int], Any]:
     """For each viewer, the customers it names that it sees, with their unit's path and the
     current version of their service level: one query per viewer (usually one in all)."""
@@ -126,7 +130,7 @@ def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer,
     for intake in intakes:
         wanted.setdefault(_scope_key(intake.viewer), set()).add(intake.data.customer_id)
     found: dict[tuple[Viewer, int], Any] = {}
-    manager = aliased(Staff)
+    manager = _MANAGER
     for viewer, ids in wanted.items():
         rows = session.execute(
             select(Customer, Unit.path, ServiceLevel.current_version_id, manager.unit_id)

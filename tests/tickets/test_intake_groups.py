@@ -10,18 +10,20 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, inspect, select, update
 
 from kefu import clock
 from kefu.api.v1 import ticket_intake
 from kefu.api.v1.ticket_intake import Answer, IntakeQueue, Request, run_group
 from kefu.audit.models import AuditEntry
+from kefu.auth import service as auth
 from kefu.auth.models import ApiToken
 from kefu.db import make_sessionmaker, unit_of_work
 from kefu.errors import DomainError, Invalid, Unauthorized
 from kefu.idempotency import service as idem
 from kefu.idempotency.models import IdempotencyKey
 from kefu.notifications.models import OutboxMessage
+from kefu.tickets import service as tickets
 from kefu.tickets.models import Ticket, TicketEvent
 from kefu.tickets.schemas import TicketCreate
 from tests.factories import make_customer, make_staff, make_unit, token_for
@@ -271,3 +273,30 @@ def test_an_unexpected_failure_is_that_requests_answer_alone(db, session_factory
     results = IntakeQueue(session_factory)._run([bad, good])
     assert isinstance(results[0], BaseException) and not isinstance(results[0], DomainError)
     assert isinstance(results[1], Answer) and results[1].status == 201
+
+
+def test_tickets_written_together_are_stored_and_kept_as_a_flush_would(db, loop):
+    """The group's tickets go in with ids drawn first (COPY on PostgreSQL): what the caller
+    holds is what is stored, defaults included, and it stays a normal persistent object."""
+    unit = make_unit(db, "城南")
+    agent = make_staff(db, unit)
+    customer_id = make_customer(db, unit).id
+    who = auth.token_viewer(db, bearer(token_for(db, agent)))
+    assert who is not None
+    opened = tickets.open_tickets(
+        db,
+        [tickets.Intake(who, body(customer_id, subject=f"第{i}张"), "phone") for i in range(3)],
+    )
+    assert all(isinstance(t, Ticket) for t in opened)
+    assert len({t.id for t in opened}) == 3
+    columns = [c.key for c in inspect(Ticket).column_attrs]
+    held = [{k: getattr(t, k) for k in columns} for t in opened]
+    assert all(inspect(t).persistent and not db.is_modified(t) for t in opened)
+    db.expire_all()
+    stored = [{k: getattr(db.get(Ticket, h["id"]), k) for k in columns} for h in held]
+    assert stored == held
+    assert held[0]["version"] == 1 and held[0]["state"] == "new"
+    first = db.get(Ticket, held[0]["id"])
+    first.priority = "high"
+    db.flush()  # an ordinary update of a ticket written so, versioned as any other
+    assert db.scalar(select(Ticket.version).where(Ticket.id == first.id)) == 2

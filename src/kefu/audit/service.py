@@ -48,18 +48,29 @@ def record(
     obj_id: Any,
     changes: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
-        at=now(),
-        actor_id=viewer.staff_id,
-        actor_name=viewer.username,
-        actor_contact_id=viewer.contact_id,
-        channel=viewer.channel,
-        request_id=viewer.request_id,
-        remote_addr=viewer.remote_addr,
-        action=action,
-        object_type=obj_type,
-        object_id=str(obj_id),
-        changes=changes or {},
-    )
+    entry = AuditEntry(**entry_values(viewer, action, obj_type, obj_id, changes))
     session.add(entry)
     return entry
+
+
+def entry_values(
+    viewer: Viewer,
+    action: str,
+    obj_type: str,
+    obj_id: Any,
+    changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of an audit entry (`record` adds it; a batch writes many at once)."""
+    return {
+        "at": now(),
+        "actor_id": viewer.staff_id,
+        "actor_name": viewer.username,
+        "actor_contact_id": viewer.contact_id,
+        "channel": viewer.channel,
+        "request_id": viewer.request_id,
+        "remote_addr": viewer.remote_addr,
+        "action": action,
+        "object_type": obj_type,
+        "object_id": str(obj_id),
+        "changes": changes or {},
+    }

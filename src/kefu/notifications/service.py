@@ -31,16 +31,24 @@ def notify(
         select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)
     ):
         return None
-    row = OutboxMessage(
-        topic=topic,
-        recipient=recipient,
-        payload=payload,
-        dedupe_key=dedupe_key,
-        available_at=now(),
-        created_at=now(),
-    )
+    row = OutboxMessage(**message_values(topic, recipient, payload, dedupe_key))
     session.add(row)
     return row
+
+
+def message_values(
+    topic: str, recipient: str, payload: dict[str, Any], dedupe_key: str
+) -> dict[str, Any]:
+    """The columns of an outbox row (`notify` adds it; a batch writes many at once)."""
+    at = now()
+    return {
+        "topic": topic,
+        "recipient": recipient,
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "available_at": at,
+        "created_at": at,
+    }
 
 
 def json_object(session: Session, pairs: dict[str, Any]) -> Any:

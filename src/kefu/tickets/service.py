@@ -15,16 +15,16 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from kefu import cache
 from kefu.audit.models import AuditEntry
-from kefu.audit.service import record
+from kefu.audit.service import entry_values, record
 from kefu.clock import now
 from kefu.complaints import service as complaints
 from kefu.complaints.models import Complaint
 from kefu.customers.models import Contact, Customer
-from kefu.db import insert_new_in_bulk, padded
+from kefu.db import insert_new_in_bulk, insert_rows, insert_with_ids, padded
 from kefu.errors import Conflict, DomainError, Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.notifications.models import OutboxMessage
-from kefu.notifications.service import notify
+from kefu.notifications.service import message_values, notify
 from kefu.scope import Viewer, condition, get_visible
 from kefu.service_levels import service as service_levels
 from kefu.service_levels.models import ServiceLevel, ServiceLevelVersion
@@ -82,11 +82,24 @@ def event(
     public: bool = False,
     **data: Any,
 ) -> TicketEvent:
-    row = TicketEvent(
-        ticket_id=ticket.id, at=now(), kind=kind, actor=actor, public=public, body=body, data=data
-    )
+    row = TicketEvent(**event_values(ticket, kind, actor, body=body, public=public, **data))
     session.add(row)
     return row
+
+
+def event_values(
+    ticket: Ticket, kind: str, actor: str, *, body: str = "", public: bool = False, **data: Any
+) -> dict[str, Any]:
+    """The columns of a timeline event (`event` adds it; a batch writes many at once)."""
+    return {
+        "ticket_id": ticket.id,
+        "at": now(),
+        "kind": kind,
+        "actor": actor,
+        "public": public,
+        "body": body,
+        "data": data,
+    }
 
 
 # --- intake ---------------------------------------------------------------------------------
@@ -247,52 +260,58 @@ def _plan(session: Session, intake: Intake, facts: Any, contacts: dict[int, int]
     return _Plan(intake, ticket, customer, category, decision, custom)
 
 
-def _write_rest(session: Session, plan: _Plan) -> None:
-    """What goes with a new ticket (its id known): typed field values, timeline, audit,
-    notifications, the complaint."""
+def _write_rest(session: Session, plan: _Plan, rows: dict[type, list[dict[str, Any]]]) -> None:
+    """What goes with a new ticket (its id known): typed field values, the complaint, and —
+    as plain rows for the batch to write together (`rows`) — timeline, audit and
+    notifications."""
     ticket, decision, viewer = plan.ticket, plan.decision, plan.intake.viewer
     if plan.custom.values:
         fields.write_values(session, ticket, plan.custom, new=True)
-    event(
-        session,
-        ticket,
-        "created",
-        viewer.username,
-        public=True,
-        body=ticket.description,
-        channel=ticket.channel,
+    events = rows.setdefault(TicketEvent, [])
+    events.append(
+        event_values(
+            ticket,
+            "created",
+            viewer.username,
+            public=True,
+            body=ticket.description,
+            channel=ticket.channel,
+        )
     )
-    event(
-        session,
-        ticket,
-        "route",
-        "system",
-        unit_id=decision.handling_unit_id,
-        rule=decision.rule,
-        rule_id=decision.rule_id,
-        linked=decision.handling_unit_id != ticket.owning_unit_id,
+    events.append(
+        event_values(
+            ticket,
+            "route",
+            "system",
+            unit_id=decision.handling_unit_id,
+            rule=decision.rule,
+            rule_id=decision.rule_id,
+            linked=decision.handling_unit_id != ticket.owning_unit_id,
+        )
     )
     if decision.assignee_id is not None:
-        event(
-            session,
-            ticket,
-            "assign",
-            "system",
-            assignee_id=decision.assignee_id,
-            rule=decision.assign_rule,
+        events.append(
+            event_values(
+                ticket,
+                "assign",
+                "system",
+                assignee_id=decision.assignee_id,
+                rule=decision.assign_rule,
+            )
         )
-    record(
-        session,
-        viewer,
-        "ticket.create",
-        "ticket",
-        ticket.id,
-        {
-            "customer_id": {"before": None, "after": plan.customer.id},
-            "category_code": {"before": None, "after": plan.category.code},
-            "handling_unit_id": {"before": None, "after": decision.handling_unit_id},
-            "custom_fields": {"before": None, "after": ticket.custom_fields},
-        },
+    rows.setdefault(AuditEntry, []).append(
+        entry_values(
+            viewer,
+            "ticket.create",
+            "ticket",
+            ticket.id,
+            {
+                "customer_id": {"before": None, "after": plan.customer.id},
+                "category_code": {"before": None, "after": plan.category.code},
+                "handling_unit_id": {"before": None, "after": decision.handling_unit_id},
+                "custom_fields": {"before": None, "after": ticket.custom_fields},
+            },
+        )
     )
     payload = {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject}
     target_recipient = (
@@ -301,22 +320,18 @@ def _write_rest(session: Session, plan: _Plan) -> None:
         else f"unit:{decision.handling_unit_id}"
     )
     # The ticket is new, so are keys naming it: no need to look for them first.
-    notify(
-        session,
-        "ticket.created",
-        target_recipient,
-        payload,
-        f"ticket.created:{ticket.id}",
-        known_new=True,
+    messages = rows.setdefault(OutboxMessage, [])
+    messages.append(
+        message_values("ticket.created", target_recipient, payload, f"ticket.created:{ticket.id}")
     )
     if decision.handling_unit_id != ticket.owning_unit_id:
-        notify(
-            session,
-            "ticket.linked",
-            f"unit:{ticket.owning_unit_id}",
-            payload,
-            f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
-            known_new=True,
+        messages.append(
+            message_values(
+                "ticket.linked",
+                f"unit:{ticket.owning_unit_id}",
+                payload,
+                f"ticket.linked:{ticket.id}:{decision.handling_unit_id}",
+            )
         )
     if plan.category.is_complaint:
         complaints.register(session, ticket)
@@ -377,12 +392,14 @@ def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | Domai
             if key is not None:
                 taken[key] = index
         if plans:
-            session.add_all([plan.ticket for _, plan in plans])
-            session.flush()
+            insert_with_ids(session, [plan.ticket for _, plan in plans])
+            rows: dict[type, list[dict[str, Any]]] = {}
             for index, plan in plans:
-                _write_rest(session, plan)
+                _write_rest(session, plan, rows)
                 results[index] = plan.ticket
-            insert_new_in_bulk(session, _WRITE_ONLY)
+            for cls, values in rows.items():
+                insert_rows(session, cls, values)
+            insert_new_in_bulk(session, _WRITE_ONLY)  # what the complaint and fields added
             session.flush()  # the tickets as returned are the tickets as stored
         for index, intake in enumerate(intakes):
             if results[index] is None:  # a second intake of a key taken in this batch

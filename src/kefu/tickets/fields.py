@@ -309,43 +309,58 @@ def clean(
     return Cleaned(values, defs)
 
 
-def write_values(
-    session: Session, ticket: Ticket, cleaned: Cleaned, *, new: bool = False
-) -> dict[str, Any]:
+def write_values(session: Session, ticket: Ticket, cleaned: Cleaned) -> dict[str, Any]:
     """Store the checked values: typed rows and the JSON copy, together. Returns the
-    changes {key: {"before", "after"}}.
-
-    `new`: the ticket was inserted just now with `custom_fields` already holding the
-    cleaned values (the JSON copy went in with the row): only the typed rows are added,
-    without deleting what cannot be there yet or updating the row again."""
-    current = {} if new else dict(ticket.custom_fields or {})
+    changes {key: {"before", "after"}}."""
+    current = dict(ticket.custom_fields or {})
     changes: dict[str, Any] = {}
     for key, value in cleaned.values.items():
         if current.get(key) == value:
             continue
         field = cleaned.defs[key]
         changes[key] = {"before": current.get(key), "after": value}
-        if not new:
-            session.execute(
-                delete(TicketFieldValue).where(
-                    TicketFieldValue.ticket_id == ticket.id, TicketFieldValue.field_id == field.id
-                )
+        session.execute(
+            delete(TicketFieldValue).where(
+                TicketFieldValue.ticket_id == ticket.id, TicketFieldValue.field_id == field.id
             )
+        )
         if value is None:
             current.pop(key, None)
             continue
         current[key] = value
-        row = TicketFieldValue(ticket_id=ticket.id, field_id=field.id)
-        if field.type == "number":
-            row.value_number = Decimal(str(value))
-        elif field.type == "date":
-            row.value_date = date.fromisoformat(value)
-        else:
-            row.value_text = value
-        session.add(row)
-    if changes and not new:
+        session.add(TicketFieldValue(**_typed(ticket.id, field, value)))
+    if changes:
         ticket.custom_fields = current  # a new object, so the JSON column is written
     return changes
+
+
+def new_value_rows(ticket_id: int, cleaned: Cleaned) -> list[dict[str, Any]]:
+    """The typed rows of a ticket inserted just now, whose `custom_fields` JSON copy went in
+    with its row: {column: value} for the intake to write with its batch."""
+    return [
+        _typed(ticket_id, cleaned.defs[key], value)
+        for key, value in cleaned.values.items()
+        if value is not None
+    ]
+
+
+def _typed(ticket_id: int, field: TicketField, value: Any) -> dict[str, Any]:
+    """A field value's row: the value in the column of its type (all three named, so that
+    rows of every type take one statement)."""
+    row: dict[str, Any] = {
+        "ticket_id": ticket_id,
+        "field_id": field.id,
+        "value_text": None,
+        "value_number": None,
+        "value_date": None,
+    }
+    if field.type == "number":
+        row["value_number"] = Decimal(str(value))
+    elif field.type == "date":
+        row["value_date"] = date.fromisoformat(value)
+    else:
+        row["value_text"] = value
+    return row
 
 
 # --- filters ----------------------------------------------------------------------------------

@@ -261,12 +261,12 @@ def _plan(session: Session, intake: Intake, facts: Any, contacts: dict[int, int]
 
 
 def _write_rest(session: Session, plan: _Plan, rows: dict[type, list[dict[str, Any]]]) -> None:
-    """What goes with a new ticket (its id known): typed field values, the complaint, and —
-    as plain rows for the batch to write together (`rows`) — timeline, audit and
+    """What goes with a new ticket (its id known): the complaint, and — as plain rows for the
+    batch to write together (`rows`) — typed field values, timeline, audit and
     notifications."""
     ticket, decision, viewer = plan.ticket, plan.decision, plan.intake.viewer
     if plan.custom.values:
-        fields.write_values(session, ticket, plan.custom, new=True)
+        rows.setdefault(TicketFieldValue, []).extend(fields.new_value_rows(ticket.id, plan.custom))
     events = rows.setdefault(TicketEvent, [])
     events.append(
         event_values(

@@ -300,3 +300,52 @@ def test_tickets_written_together_are_stored_and_kept_as_a_flush_would(db, loop)
     first.priority = "high"
     db.flush()  # an ordinary update of a ticket written so, versioned as any other
     assert db.scalar(select(Ticket.version).where(Ticket.id == first.id)) == 2
+
+
+def test_the_lean_route_serves_good_requests_and_hands_the_rest_to_the_documented_one(
+    client, db, monkeypatch
+):
+    """A well-formed intake is served without FastAPI's per-request machinery; anything else
+    (a field missing or wrong, not JSON, another content type) gets the documented route's
+    usual problem, naming the field, in the caller's language."""
+    from kefu.api.v1 import tickets as tickets_api
+
+    unit = make_unit(db, "城外")
+    headers = token_for(db, make_staff(db, unit, locale="en"))
+    customer_id = make_customer(db, unit).id
+    handed: list[str] = []
+    documented = tickets_api._lean_intake.documented
+    real_handle = documented.handle
+
+    async def handle(scope, receive, send):  # type: ignore[no-untyped-def]
+        handed.append(scope["path"])
+        await real_handle(scope, receive, send)
+
+    monkeypatch.setattr(documented, "handle", handle)
+    good = client.post(
+        "/api/v1/tickets",
+        headers={**headers, "Idempotency-Key": "lean-1"},
+        json=body(customer_id).model_dump(),
+    )
+    assert good.status_code == 201 and good.headers["Idempotent-Replayed"] == "false"
+    assert good.headers["Location"].endswith(f"/tickets/{good.json()['id']}")
+    assert handed == []
+    missing = client.post(
+        "/api/v1/tickets", headers=headers, json={"customer_id": customer_id, "priority": "x"}
+    )
+    assert missing.status_code == 422
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    fields = {e["field"] for e in missing.json()["errors"]}
+    assert {"category_code", "subject", "priority"} <= fields
+    not_json = client.post(
+        "/api/v1/tickets",
+        headers={**headers, "Content-Type": "application/json"},
+        content=b"{not json",
+    )
+    assert not_json.status_code == 422
+    form = client.post("/api/v1/tickets", headers=headers, data={"subject": "x"})
+    assert form.status_code == 422
+    assert len(handed) == 3
+    # The OpenAPI document still describes the endpoint, once.
+    spec = client.get("/api/v1/openapi.json").json()
+    assert spec["paths"]["/tickets"]["post"]["summary"].startswith("Open a ticket")

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from starlette.routing import Route
 
 from kefu.api.v1.common import (
     Cursor,
@@ -131,6 +133,46 @@ def list_tickets(
     )
 
 
+class _LeanIntake:
+    """`POST /tickets` without FastAPI's per-request machinery (dependency solving, the
+    generic body path): the event loop's work per intake went from ~0.38 ms to ~0.2 ms,
+    which the group commit otherwise waits for. A request it does not take as its own — a
+    body that is not JSON of a valid TicketCreate, another content type — goes to the
+    documented route below, so every error reads exactly as elsewhere; that route also
+    describes the endpoint in the OpenAPI document."""
+
+    documented: Any = None  # the APIRoute below
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        raw = await request.body()
+        data = None
+        if request.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+            try:
+                data = TicketCreate.model_validate(json.loads(raw))
+            except (ValueError, ValidationError):
+                data = None
+        if data is None:
+
+            async def replay() -> dict[str, Any]:
+                return {"type": "http.request", "body": raw, "more_body": False}
+
+            await self.documented.handle(scope, replay, send)
+            return
+        response = await _open(
+            request,
+            data,
+            await language(request),
+            request.headers.get("authorization"),
+            request.headers.get("idempotency-key"),
+        )
+        await response(scope, receive, send)
+
+
+_lean_intake = _LeanIntake()
+router.routes.append(Route("/tickets", _lean_intake, methods=["POST"], include_in_schema=False))
+
+
 @router.post(
     "",
     status_code=201,
@@ -145,6 +187,19 @@ async def create_ticket(
     chosen: Annotated[str | None, Depends(language)],
     authorization: Annotated[str | None, Header()] = None,
     idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await _open(request, body, chosen, authorization, idempotency_key)
+
+
+_lean_intake.documented = router.routes[-1]
+
+
+async def _open(
+    request: Request,
+    body: TicketCreate,
+    chosen: str | None,
+    authorization: str | None,
+    idempotency_key: str | None,
 ) -> JSONResponse:
     # On the event loop: the intake thread does the database work for a group of requests.
     token = bearer_token(authorization)

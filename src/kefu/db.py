@@ -246,18 +246,14 @@ def _copy_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None
     """Rows into a PostgreSQL table by COPY, in the session's transaction: a tenth of the
     client's work of an INSERT per row. Python-side column defaults and the columns' own
     conversions (JSON, UTC times) are applied as an INSERT would."""
-    from psycopg import sql
-
-    dialect = session.get_bind().dialect
-    given = list(rows[0])
-    defaulted = [c for c in table.columns if c.key not in rows[0] and c.default is not None]
-    columns = [table.c[k] for k in given] + defaulted
-    convert = [c.type._cached_bind_processor(dialect) for c in columns]
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-    )
+    given = tuple(rows[0])
+    key = (table.name, given)
+    plan = _COPY_PLANS.get(key)
+    if plan is None:
+        plan = _COPY_PLANS[key] = _copy_plan(session, raw, table, given)
+    statement, defaulted, convert = plan
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             values = [row[k] for k in given] + [
@@ -269,3 +265,23 @@ def _copy_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None
                     for v, f in zip(values, convert, strict=True)
                 ]
             )
+
+
+# COPY statements and column conversions by (table, columns given): the same few shapes
+# come again in every intake group.
+_COPY_PLANS: dict[tuple[str, tuple[str, ...]], tuple[bytes, list[Any], list[Any]]] = {}
+
+
+def _copy_plan(
+    session: Session, raw: Any, table: Any, given: tuple[str, ...]
+) -> tuple[bytes, list[Any], list[Any]]:
+    from psycopg import sql
+
+    dialect = session.get_bind().dialect
+    defaulted = [c for c in table.columns if c.key not in given and c.default is not None]
+    columns = [table.c[k] for k in given] + defaulted
+    convert = [c.type._cached_bind_processor(dialect) for c in columns]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
+    )
+    return statement.as_bytes(raw), defaulted, convert

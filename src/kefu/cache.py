@@ -121,10 +121,28 @@ def _configuration(session: Any) -> dict[Hashable, Any]:
     shared = block.get(_STAMP)
     if shared is None:
         stamp = session.scalar(select(ConfigStamp.stamp).where(ConfigStamp.id == 1))
-        with _CONFIG_LOCK:
-            shared = _CONFIG.get(stamp) or _CONFIG.put(stamp, {})
-        block[_STAMP] = shared
+        shared = _use(block, stamp)
     return shared  # type: ignore[no-any-return]
+
+
+def _use(block: dict[Hashable, Any], stamp: str | None) -> dict[Hashable, Any]:
+    with _CONFIG_LOCK:
+        shared = _CONFIG.get(stamp) or _CONFIG.put(stamp, {})
+    block[_STAMP] = shared
+    return shared
+
+
+def stamp_column() -> Any:
+    """The configuration stamp as a column, for a block's first query to bring along (then
+    `use_stamp`), sparing the block the query of its own."""
+    return select(ConfigStamp.stamp).where(ConfigStamp.id == 1).scalar_subquery()
+
+
+def use_stamp(session: Any, stamp: str | None) -> None:
+    """The stamp a query of this block read before any configuration (see stamp_column)."""
+    block = session.info.get(_MEMO)
+    if block is not None and _STAMP not in block:
+        _use(block, stamp)
 
 
 def configuration(session: Any, key: Hashable, read: Callable[[], V]) -> V:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import nh3
-from sqlalchemy import and_, func, select
+from sqlalchemy import String, and_, cast, func, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -136,17 +136,36 @@ def _scope_key(viewer: Viewer) -> Viewer:
 _MANAGER = aliased(Staff, name="manager")
 
 
-def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer, int], Any]:
+def _intake_facts(
+    session: Session, intakes: list[Intake]
+) -> tuple[dict[tuple[Viewer, int], Any], dict[int, int]]:
     """For each viewer, the customers it names that it sees, with their unit's path and the
-    current version of their service level: one query per viewer (usually one in all)."""
+    current version of their service level, and {contact id: customer id} for the contacts
+    named that belong to them: one query per viewer (usually one in all), which also brings
+    the configuration stamp (kefu.cache)."""
     wanted: dict[Viewer, set[int]] = {}
     for intake in intakes:
         wanted.setdefault(_scope_key(intake.viewer), set()).add(intake.data.customer_id)
+    named = {i.data.contact_id for i in intakes if i.data.contact_id is not None}
     found: dict[tuple[Viewer, int], Any] = {}
+    contacts: dict[int, int] = {}
     manager = _MANAGER
     for viewer, ids in wanted.items():
+        columns: list[Any] = [
+            Customer,
+            Unit.path,
+            ServiceLevel.current_version_id,
+            manager.unit_id,
+            cache.stamp_column(),
+        ]
+        if named:  # the named contacts that are this customer's, as "12,15"
+            columns.append(
+                select(func.aggregate_strings(cast(Contact.id, String), ","))
+                .where(Contact.customer_id == Customer.id, Contact.id.in_(padded(named)))
+                .scalar_subquery()
+            )
         rows = session.execute(
-            select(Customer, Unit.path, ServiceLevel.current_version_id, manager.unit_id)
+            select(*columns)
             .join(Unit, Unit.id == Customer.owning_unit_id)
             .outerjoin(
                 ServiceLevel,
@@ -160,23 +179,15 @@ def _intake_facts(session: Session, intakes: list[Intake]) -> dict[tuple[Viewer,
             .where(Customer.id.in_(padded(ids)), condition(Customer, viewer))
         )
         memo = cache.memo(session)
-        for customer, path, version_id, manager_unit in rows:
+        for customer, path, version_id, manager_unit, stamp, *theirs in rows:
+            cache.use_stamp(session, stamp)
             found[(viewer, customer.id)] = (customer, path, version_id)
             if memo is not None and customer.account_manager_id is not None:
                 memo.setdefault(("manager_unit", customer.account_manager_id), manager_unit)
-    return found
-
-
-def _contacts_of(session: Session, intakes: list[Intake]) -> dict[int, int]:
-    """{contact id: its customer's id} for the contacts the intakes name."""
-    ids = {i.data.contact_id for i in intakes if i.data.contact_id is not None}
-    if not ids:
-        return {}
-    return dict(
-        session.execute(
-            select(Contact.id, Contact.customer_id).where(Contact.id.in_(padded(ids)))
-        ).all()
-    )
+            for contact_id in (theirs[0] or "").split(",") if theirs else ():
+                if contact_id:
+                    contacts[int(contact_id)] = customer.id
+    return found, contacts
 
 
 def _categories(session: Session) -> dict[str, Category]:
@@ -362,8 +373,7 @@ def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | Domai
             if keys
             else {}
         )
-        facts = _intake_facts(session, intakes)
-        contacts = _contacts_of(session, intakes)
+        facts, contacts = _intake_facts(session, intakes)
         # What routing and the SLA will ask, for all at once.
         owning = {customer.owning_unit_id: path for customer, path, _ in facts.values()}
         if len(intakes) > 1:

@@ -110,6 +110,17 @@ class ConfigStamp(Base):
     stamp: Mapped[str] = mapped_column(String(32))
 
 
+# The tables whose every write renews the stamp (triggers made by migrations). A read kept
+# with `configuration()` may depend on these tables only; one more needs its trigger first.
+CONFIG_TABLES = (
+    "ticket_categories",
+    "ticket_fields",
+    "routing_rules",
+    "units",
+    "unit_functions",
+    "calendars",
+)
+
 _STAMP = "kefu_config_stamp"
 _CONFIG: KeyedCache[dict[Hashable, Any]] = KeyedCache(size=8)  # stamp -> {key: value}
 _CONFIG_LOCK = threading.Lock()

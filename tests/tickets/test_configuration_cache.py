@@ -18,14 +18,7 @@ from kefu.tickets.models import Category, RoutingRule, TicketField
 from tests.factories import make_customer, make_staff, make_unit, token_for
 from tests.tickets.test_intake_groups import bearer, body, request
 
-CONFIG_TABLES = (
-    "ticket_categories",
-    "ticket_fields",
-    "routing_rules",
-    "units",
-    "unit_functions",
-    "calendars",
-)
+CONFIG_TABLES = cache.CONFIG_TABLES
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -132,6 +133,21 @@ def test_serve_with_several_web_processes(tmp_path: Path):
                 conn.close()
         assert sum(per_process) == 32
         assert min(per_process) >= 4, per_process  # a fair split is 16/16; 4 or fewer: p<1e-5
+        # A web process that dies is replaced; the port keeps answering meanwhile.
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while True:
+            now = [
+                p
+                for p in _children(proc.pid)
+                if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()
+            ]
+            if len(now) == 2 and workers[0] not in now:
+                break
+            assert time.monotonic() < deadline, f"no replacement for {workers[0]}: {now}"
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            time.sleep(0.2)
+        workers = now
     finally:
         proc.terminate()
         proc.wait(timeout=20)

@@ -37,7 +37,7 @@ from kefu.i18n import N_
 from kefu.scope import Viewer, condition
 from kefu.staff.models import Staff, StaffRole
 from kefu.tickets import policy
-from kefu.tickets.models import Category, RoutingRule, Ticket
+from kefu.tickets.models import OPEN, Category, RoutingRule, Ticket
 from kefu.tickets.schemas import RoutePreviewIn, RoutingRuleCreate, RoutingRuleUpdate
 from kefu.units.models import Unit, UnitFunction
 
@@ -188,7 +188,10 @@ def _load() -> Any:
     weight = case(*[(Ticket.priority == p, w) for p, w in policy.PRIORITY_WEIGHT.items()], else_=1)
     return (
         select(func.coalesce(func.sum(weight), 0))
-        .where(Ticket.assignee_id == Staff.id, Ticket.state.in_(policy.OPEN_STATES))
+        # The open states as literals: a prepared statement's generic plan can then use the
+        # partial index on open work per assignee (with parameters PostgreSQL planned the
+        # query anew at every execution, 0.6 ms).
+        .where(Ticket.assignee_id == Staff.id, OPEN)
         .correlate(Staff)
         .scalar_subquery()
     )

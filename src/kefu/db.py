@@ -148,32 +148,6 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
     return bind.dialect.name == "postgresql"
 
 
-def insert_new_in_bulk(session: Session, classes: tuple[type, ...]) -> None:
-    """Write the session's pending new objects of `classes` with one executemany INSERT
-    per table, without reading their ids back, and let go of them (they leave the session).
-
-    For rows nobody reads again in the same transaction (timeline events, audit entries,
-    outbox messages of a batch): the ORM would insert them with RETURNING to learn each id,
-    which costs a batch of intakes a third of its time."""
-    from sqlalchemy import inspect
-
-    by_class: dict[type, list[dict[str, Any]]] = {}
-    for obj in list(session.new):
-        if not isinstance(obj, classes):
-            continue
-        state = inspect(obj)
-        mapper = state.mapper
-        values = {
-            prop.columns[0].key: state.dict[prop.key]
-            for prop in mapper.column_attrs
-            if prop.key in state.dict
-        }
-        by_class.setdefault(mapper.class_, []).append(values)
-        session.expunge(obj)
-    for cls, rows in by_class.items():
-        insert_rows(session, cls, rows)
-
-
 def insert_rows(session: Session, cls: type, rows: list[dict[str, Any]]) -> None:
     """New rows of a model's table given as {column: value} (Python-side defaults fill what
     is missing, as an INSERT would), in the session's transaction: by COPY on PostgreSQL,
@@ -226,20 +200,21 @@ def insert_with_ids(session: Session, objects: list[Any]) -> None:
         for key, column in columns:
             if key in state.dict:
                 continue
-            if version is not None and column is version:
-                value: Any = 1
-            elif column.default is None:
-                value = None
-            elif column.default.is_callable:
-                value = column.default.arg(None)
-            else:
-                value = column.default.arg
-            setattr(obj, key, value)
+            first_version = version is not None and column is version
+            setattr(obj, key, 1 if first_version else _default(column))
         rows.append({column.key: state.dict[key] for key, column in columns})
     _copy_rows(session, table, rows)
     for obj in objects:
         make_transient_to_detached(obj)
         session.add(obj)
+
+
+def _default(column: Any) -> Any:
+    """A column's Python-side default for a new row (None without one), as an INSERT would
+    apply it."""
+    if column.default is None:
+        return None
+    return column.default.arg(None) if column.default.is_callable else column.default.arg
 
 
 def _copy_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -256,9 +231,7 @@ def _copy_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None
     statement, defaulted, convert = plan
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
-            values = [row[k] for k in given] + [
-                c.default.arg(None) if c.default.is_callable else c.default.arg for c in defaulted
-            ]
+            values = [row[k] for k in given] + [_default(c) for c in defaulted]
             copy.write_row(
                 [
                     v if f is None or v is None else f(v)

@@ -45,17 +45,16 @@ def _event(session: Session, complaint: Complaint, actor: str, **data: Any) -> N
     )
 
 
-def register(session: Session, ticket: Ticket) -> Complaint:
-    """The complaint of a ticket opened in a complaint category (called by the intake)."""
-    complaint = Complaint(
-        ticket_id=ticket.id,
-        customer_id=ticket.customer_id,
-        owning_unit_id=ticket.owning_unit_id,
-        severity=policy.PRIORITY_SEVERITY.get(ticket.priority, 1),
-        created_at=now(),
-    )
-    session.add(complaint)
-    return complaint
+def complaint_values(ticket: Ticket) -> dict[str, Any]:
+    """The complaint of a ticket opened in a complaint category, as the columns the intake
+    writes with its batch (the model's defaults fill the rest)."""
+    return {
+        "ticket_id": ticket.id,
+        "customer_id": ticket.customer_id,
+        "owning_unit_id": ticket.owning_unit_id,
+        "severity": policy.PRIORITY_SEVERITY.get(ticket.priority, 1),
+        "created_at": now(),
+    }
 
 
 def for_ticket(session: Session, ticket_id: int) -> Complaint | None:

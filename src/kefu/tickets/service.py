@@ -20,7 +20,7 @@ from kefu.clock import now
 from kefu.complaints import service as complaints
 from kefu.complaints.models import Complaint
 from kefu.customers.models import Contact, Customer
-from kefu.db import insert_new_in_bulk, insert_rows, insert_with_ids, padded
+from kefu.db import insert_rows, insert_with_ids, padded
 from kefu.errors import Conflict, DomainError, Forbidden, Invalid
 from kefu.i18n import N_
 from kefu.notifications.models import OutboxMessage
@@ -271,10 +271,10 @@ def _plan(session: Session, intake: Intake, facts: Any, contacts: dict[int, int]
     return _Plan(intake, ticket, customer, category, decision, custom)
 
 
-def _write_rest(session: Session, plan: _Plan, rows: dict[type, list[dict[str, Any]]]) -> None:
-    """What goes with a new ticket (its id known): the complaint, and — as plain rows for the
-    batch to write together (`rows`) — typed field values, timeline, audit and
-    notifications."""
+def _rows_of(plan: _Plan, rows: dict[type, list[dict[str, Any]]]) -> None:
+    """What goes with a new ticket (its id known), as plain rows by model for the batch to
+    write together (`rows`): typed field values, timeline, audit, notifications and the
+    complaint. Nobody reads them back in the intake's transaction."""
     ticket, decision, viewer = plan.ticket, plan.decision, plan.intake.viewer
     if plan.custom.values:
         rows.setdefault(TicketFieldValue, []).extend(fields.new_value_rows(ticket.id, plan.custom))
@@ -345,11 +345,7 @@ def _write_rest(session: Session, plan: _Plan, rows: dict[type, list[dict[str, A
             )
         )
     if plan.category.is_complaint:
-        complaints.register(session, ticket)
-
-
-# Rows of a new ticket that nobody reads back in the intake's transaction.
-_WRITE_ONLY = (TicketEvent, TicketFieldValue, AuditEntry, OutboxMessage, Complaint)
+        rows.setdefault(Complaint, []).append(complaints.complaint_values(ticket))
 
 
 def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | DomainError]:
@@ -405,11 +401,10 @@ def open_tickets(session: Session, intakes: list[Intake]) -> list[Ticket | Domai
             insert_with_ids(session, [plan.ticket for _, plan in plans])
             rows: dict[type, list[dict[str, Any]]] = {}
             for index, plan in plans:
-                _write_rest(session, plan, rows)
+                _rows_of(plan, rows)
                 results[index] = plan.ticket
             for cls, values in rows.items():
                 insert_rows(session, cls, values)
-            insert_new_in_bulk(session, _WRITE_ONLY)  # what the complaint and fields added
             session.flush()  # the tickets as returned are the tickets as stored
         for index, intake in enumerate(intakes):
             if results[index] is None:  # a second intake of a key taken in this batch

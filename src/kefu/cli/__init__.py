@@ -145,15 +145,15 @@ def serve(
         if worker and settings.embedded_worker:
             factory = make_sessionmaker(make_engine(settings.database_url))
             start_in_thread(factory, settings.worker_interval_seconds)
-        if reuse_port_supported():
-            supervisor = Supervisor(host, port, workers)
+        supervisor = Supervisor(host, port, workers) if reuse_port_supported() else None
+        if supervisor is not None:
             try:
                 supervisor.check_port()
             except OSError as exc:  # the port is taken, say
                 _fail(f"--port: cannot listen on {host}:{port}: {exc.strerror or exc}")
-            typer.echo(f"Kefu listening on http://{host}:{port}/ ({workers} processes)")
-            raise typer.Exit(supervisor.run())
         typer.echo(f"Kefu listening on http://{host}:{port}/ ({workers} processes)")
+        if supervisor is not None:
+            raise typer.Exit(supervisor.run())
         uvicorn.run("kefu.app:served_app", factory=True, workers=workers, **run)  # type: ignore[arg-type]
         return
     application = create_app()

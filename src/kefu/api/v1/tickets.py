@@ -191,7 +191,9 @@ async def create_ticket(
     return await _open(request, body, chosen, authorization, idempotency_key)
 
 
-_lean_intake.documented = router.routes[-1]
+_lean_intake.documented = next(
+    r for r in router.routes if getattr(r, "endpoint", None) is create_ticket
+)
 
 
 async def _open(
